@@ -1,0 +1,1 @@
+"""`depth-pose` subcommands, each a module with ``register(subparsers)``."""

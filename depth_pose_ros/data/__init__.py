@@ -1,0 +1,1 @@
+"""data layer of depth_pose_ros."""

@@ -1,0 +1,1 @@
+"""eval layer of depth_pose_ros."""

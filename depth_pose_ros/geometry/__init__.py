@@ -1,0 +1,1 @@
+"""geometry layer of depth_pose_ros."""

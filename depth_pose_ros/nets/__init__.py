@@ -1,0 +1,1 @@
+"""nets layer of depth_pose_ros."""

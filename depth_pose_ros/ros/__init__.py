@@ -1,0 +1,1 @@
+"""ros layer of depth_pose_ros."""
