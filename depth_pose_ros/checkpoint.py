@@ -1,0 +1,132 @@
+"""Model checkpoints: safetensors weights with the architecture config in the file's metadata.
+
+Why this format: safetensors cannot execute code on load (``torch.load`` of a pickle can), and the
+metadata block lets one self-contained file carry everything needed to rebuild the network. The
+architecture signature stored with the weights is checked before any tensor is copied, so loading a
+checkpoint of another architecture fails with a message naming both, instead of a wall of
+missing/unexpected keys (or, worse, a silently half-loaded model).
+
+Files are written atomically (temporary file in the same directory + ``os.replace``) so that a
+crash or kill mid-write never leaves a truncated checkpoint where a good one was.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from depth_pose_ros.nets.config import NetConfig, architecture_signature
+from depth_pose_ros.nets.model import DepthFlowNet, build_model
+
+FORMAT = "depth_pose_ros.model/1"
+
+
+class CheckpointError(ValueError):
+    """The checkpoint file is unreadable, of another format, or of another architecture."""
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then move the temporary file onto ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Atomic safetensors write of contiguous CPU copies of ``tensors``."""
+    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    atomic_write(Path(path), lambda tmp: save_file(flat, tmp, metadata=metadata))
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata block of a safetensors file (no tensor is read)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def save_model(path: str | Path, model: DepthFlowNet, extra: Optional[dict[str, Any]] = None) -> None:
+    """Write the model's weights and architecture config to ``path`` (.safetensors)."""
+    meta = {
+        "format": FORMAT,
+        "net_config": json.dumps(model.cfg.to_dict(), sort_keys=True),
+        "signature": architecture_signature(model.cfg),
+        "extra": json.dumps(extra or {}, sort_keys=True, default=str),
+    }
+    save_tensors(path, model.state_dict(), meta)
+
+
+def load_model(path: str | Path, map_location: str = "cpu",
+               expected: Optional[NetConfig] = None) -> tuple[DepthFlowNet, dict[str, Any]]:
+    """Rebuild the network stored in ``path``; returns ``(model, extra)``.
+
+    Args:
+        expected: when given, the checkpoint must have exactly this architecture.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: not our format, corrupt, or another architecture than ``expected``.
+    """
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a depth_pose_ros model checkpoint (format={meta.get('format')!r})")
+    try:
+        cfg = NetConfig.from_dict(json.loads(meta["net_config"]), where=f"{path} net_config")
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: missing or corrupt net_config metadata ({exc})") from None
+    signature = architecture_signature(cfg)
+    if meta.get("signature") not in (None, signature):
+        raise CheckpointError(f"{path}: stored signature {meta.get('signature')} does not match its config "
+                              f"({signature}); the file is inconsistent")
+    if expected is not None and architecture_signature(expected) != signature:
+        raise CheckpointError(
+            f"{path}: checkpoint architecture {signature} does not match the configured architecture "
+            f"{architecture_signature(expected)}; differing fields: {_diff(cfg.to_dict(), expected.to_dict())}")
+    model = build_model(cfg)
+    try:
+        state = load_file(str(path), device=map_location)
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: cannot read weights ({exc})") from None
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise CheckpointError(f"{path}: weights do not fit the stored architecture: {exc}") from None
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not fit the stored architecture (missing {missing[:5]}, "
+                              f"unexpected {unexpected[:5]})")
+    extra = json.loads(meta.get("extra", "{}") or "{}")
+    return model, extra
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} vs {b!r}"]

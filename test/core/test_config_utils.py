@@ -1,0 +1,55 @@
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+import pytest
+
+from depth_pose_ros.config_utils import ConfigError, apply_overrides, from_dict, load_config, to_dict
+
+
+@dataclass
+class Inner:
+    size: int = 3
+    kind: Literal["a", "b"] = "a"
+
+
+@dataclass
+class Outer:
+    name: str = "x"
+    rate: float = 1.0
+    flag: bool = False
+    levels: list[int] = field(default_factory=lambda: [1, 2])
+    inner: Inner = field(default_factory=Inner)
+    maybe: Optional[float] = None
+
+
+def test_round_trip_and_defaults():
+    cfg = from_dict(Outer, {"rate": 2, "inner": {"kind": "b"}})
+    assert cfg.rate == 2.0 and isinstance(cfg.rate, float)
+    assert cfg.inner == Inner(size=3, kind="b")
+    assert from_dict(Outer, to_dict(cfg)) == cfg
+
+
+def test_unknown_key_names_path():
+    with pytest.raises(ConfigError, match="inner.*sise"):
+        from_dict(Outer, {"inner": {"sise": 4}})
+
+
+def test_type_errors():
+    with pytest.raises(ConfigError, match="inner.size"):
+        from_dict(Outer, {"inner": {"size": 2.5}})
+    with pytest.raises(ConfigError, match="kind"):
+        from_dict(Outer, {"inner": {"kind": "c"}})
+    with pytest.raises(ConfigError, match="flag"):
+        from_dict(Outer, {"flag": "maybe"})
+
+
+def test_overrides_and_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: y\ninner:\n  size: 5\n")
+    cfg = load_config(Outer, path, ["inner.size=7", "levels=[4, 5]", "maybe=0.5"])
+    assert (cfg.name, cfg.inner.size, cfg.levels, cfg.maybe) == ("y", 7, [4, 5], 0.5)
+    assert apply_overrides({"a": {"b": 1}}, ["a.c=2"]) == {"a": {"b": 1, "c": 2}}
+    with pytest.raises(ConfigError):
+        apply_overrides({}, ["novalue"])
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        load_config(Outer, tmp_path / "nope.yaml")
