@@ -1,0 +1,329 @@
+"""`depth-pose eval {depth,pose,flow}`: evaluate saved outputs (or classical flow) against GT.
+
+Prints a table to stdout and, with ``--json PATH``, writes every number (NaN as null) for scripts
+and benchmark pages. No network is run (learned flow has only the ``--checkpoint`` hook); heavy
+imports happen inside the command functions so that ``depth-pose --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional
+
+FLOW_PRED_SUFFIXES = (".npy", ".png")
+DEPTH_SUFFIXES = (".npy", ".png")
+
+
+# ----------------------------------------------------------------------------------------------
+# output helpers
+# ----------------------------------------------------------------------------------------------
+def _jsonable(x: Any) -> Any:
+    """Plain JSON types; NaN / inf become null (strict JSON has no NaN)."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if hasattr(x, "item") and not isinstance(x, (str, bytes)):  # numpy scalar
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def _write_json(path: Optional[str], payload: dict) -> None:
+    if not path:
+        return
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n")
+    print(f"wrote {out}")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4f}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def _print_table(header: list[str], rows: list[list[Any]]) -> None:
+    cells = [header] + [[_fmt(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for k, r in enumerate(cells):
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _print_dict(d: dict) -> None:
+    width = max(len(k) for k in d)
+    for k, v in d.items():
+        print(f"{k.ljust(width)}  {_fmt(v)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# eval pose
+# ----------------------------------------------------------------------------------------------
+def run_pose(args: argparse.Namespace) -> int:
+    from depth_pose_ros.eval.pose_metrics import pose_summary
+    from depth_pose_ros.eval.trajectory_io import associate, read_trajectory
+
+    pred_stamps, pred = read_trajectory(args.pred, args.pred_format)
+    gt_stamps, gt = read_trajectory(args.gt, args.gt_format)
+    counts = {"num_pred_poses": len(pred), "num_gt_poses": len(gt)}
+    if pred_stamps is not None and gt_stamps is not None:
+        ia, ib = associate(pred_stamps, gt_stamps, args.max_dt)
+        if len(ia) < 2:
+            raise ValueError(
+                f"only {len(ia)} poses of {args.pred} match {args.gt} within --max-dt {args.max_dt} s"
+            )
+        pred, gt = pred[ia], gt[ib]
+        matching = f"timestamps (max_dt {args.max_dt} s): {len(ia)} of {len(pred_stamps)} pred poses"
+    else:
+        if len(pred) != len(gt):
+            raise ValueError(
+                f"{args.pred} has {len(pred)} poses but {args.gt} has {len(gt)}; without timestamps on both "
+                "sides poses are matched by line, so the counts must agree"
+            )
+        matching = "by line (frame-aligned)"
+    summary = pose_summary(pred, gt, rpe_delta=args.rpe_delta, scale_alignment=args.scale_alignment)
+    print(f"pose: {args.pred} vs {args.gt}, matched {matching}")
+    _print_dict(summary)
+    _write_json(
+        args.json,
+        {"task": "pose", "pred": args.pred, "gt": args.gt, "matching": matching,
+         **counts, "summary": summary},
+    )
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# eval depth
+# ----------------------------------------------------------------------------------------------
+def _by_stem(folder: Path, suffixes: tuple[str, ...], what: str) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{what} directory not found: {folder}")
+    files: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() in suffixes and p.is_file():
+            if p.stem in files:
+                raise ValueError(f"{what}: both {files[p.stem].name} and {p.name} in {folder}; keep one")
+            files[p.stem] = p
+    if not files:
+        raise ValueError(f"{what}: no {'/'.join(suffixes)} files in {folder}")
+    return files
+
+
+def _read_depth(path: Path, png_scale: float) -> Any:
+    """HxW metres from .npy (float metres) or a 16-bit PNG holding ``metres * png_scale``."""
+    import numpy as np
+
+    from depth_pose_ros.data.source import read_depth_png
+
+    if path.suffix.lower() == ".png":
+        return read_depth_png(path, png_scale)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read depth .npy {path}: {exc}") from None
+    return arr  # shape checked by depth_metrics (HxW, 1xHxW or HxWx1)
+
+
+def run_depth(args: argparse.Namespace) -> int:
+    from depth_pose_ros.eval.depth_metrics import DEPTH_METRIC_KEYS, DepthMetricAccumulator
+
+    preds = _by_stem(Path(args.pred), DEPTH_SUFFIXES, "--pred")
+    gts = _by_stem(Path(args.gt), DEPTH_SUFFIXES, "--gt")
+    common = sorted(set(preds) & set(gts))
+    if not common:
+        raise ValueError(f"no file stem is shared by --pred {args.pred} and --gt {args.gt}")
+    missing = sorted(set(gts) - set(preds))
+    if missing:
+        print(f"warning: {len(missing)} GT files have no prediction (e.g. {missing[0]})", file=sys.stderr)
+
+    acc = DepthMetricAccumulator(
+        median_scale=not args.no_median_scale, garg_crop=args.garg_crop,
+        min_depth=args.min_depth, max_depth=args.max_depth,
+    )
+    rows, per_image = [], []
+    for stem in common:
+        try:
+            m = acc.add(_read_depth(preds[stem], args.png_scale), _read_depth(gts[stem], args.png_scale))
+        except ValueError as exc:
+            raise ValueError(f"{stem} ({preds[stem]} vs {gts[stem]}): {exc}") from None
+        per_image.append({"name": stem, **m})
+        rows.append([stem, *(m[k] for k in DEPTH_METRIC_KEYS), m["scale"]])
+    summary = acc.summary()
+    rows.append(["mean", *(summary[k] for k in DEPTH_METRIC_KEYS), summary["scale_mean"]])
+    _print_table(["image", *DEPTH_METRIC_KEYS, "scale"], rows)
+    if not args.no_median_scale:
+        print(f"median scaling ratio: mean {summary['scale_mean']:.4f}, std {summary['scale_std']:.4f}")
+    _write_json(args.json, {"task": "depth", "pred": args.pred, "gt": args.gt,
+                            "summary": summary, "per_image": per_image})
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# eval flow
+# ----------------------------------------------------------------------------------------------
+def _learned_flow(checkpoint: str) -> Callable[[Any, Any], Any]:
+    """Hook for learned flow (``--checkpoint``). The streaming ``depth_pose_ros.estimator`` is added
+    by a later issue; until it is wired here this raises a clear error instead of guessing its API."""
+    import importlib
+
+    try:
+        importlib.import_module("depth_pose_ros.estimator")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("depth_pose_ros.estimator"):
+            raise ValueError(
+                f"--checkpoint {checkpoint}: learned flow is not available in this build "
+                "(depth_pose_ros.estimator is missing); use --method dis or --pred-dir"
+            ) from None
+        raise
+    raise ValueError(
+        f"--checkpoint {checkpoint}: learned flow evaluation is not wired to depth_pose_ros.estimator in "
+        "this build; save its flow as .npy / KITTI PNG and use --pred-dir"
+    )
+
+
+def _read_pred_flow(path: Path) -> Any:
+    """HxWx2 predicted flow from ``.npy`` or a KITTI flow PNG (pixels the PNG marks invalid read as
+    zero flow: a prediction should cover every pixel)."""
+    import numpy as np
+
+    from depth_pose_ros.data.kitti_flow import read_kitti_flow_png
+
+    if path.suffix.lower() == ".png":
+        return read_kitti_flow_png(path)[0]
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read flow .npy {path}: {exc}") from None
+    if arr.ndim != 3 or arr.shape[2] != 2:
+        raise ValueError(f"{path}: expected HxWx2 flow (dx, dy), got shape {arr.shape}")
+    return arr
+
+
+def run_flow(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from depth_pose_ros.data.kitti_flow import KittiFlow2015, read_kitti_flow_png
+    from depth_pose_ros.eval.flow_metrics import FlowMetricAccumulator, resize_flow
+    from depth_pose_ros.paths import data_root
+
+    data = KittiFlow2015(Path(args.data) if args.data else data_root() / "kitti_flow_2015", occ=True)
+
+    preds: dict[str, Path] = {}
+    if args.checkpoint:
+        predict = _learned_flow(args.checkpoint)
+        method = f"checkpoint:{args.checkpoint}"
+    elif args.pred_dir:
+        preds = _by_stem(Path(args.pred_dir), FLOW_PRED_SUFFIXES, "--pred-dir")
+        missing = [n for n in data.names if n not in preds]
+        if missing:
+            raise FileNotFoundError(f"--pred-dir {args.pred_dir}: no {missing[0]}.npy or {missing[0]}.png "
+                                    f"({len(missing)} of {len(data)} pairs missing)")
+        method = f"pred-dir:{args.pred_dir}"
+    else:
+        from depth_pose_ros.geometry.dis_flow import dis_flow
+
+        def predict(img1: Any, img2: Any) -> Any:
+            return dis_flow(img1, img2, args.preset)
+
+        method = f"dis-{args.preset}"
+
+    acc, zero = FlowMetricAccumulator(), FlowMetricAccumulator()
+    rows, per_image = [], []
+    nan = float("nan")
+    for i, name in enumerate(data.names):  # e.g. 000000_10
+        if args.pred_dir:  # no need to decode the images
+            gt, valid = read_kitti_flow_png(data.flow_dir / f"{name}.png")
+            flow = _read_pred_flow(preds[name])
+        else:
+            pair = data[i]
+            gt, valid = pair.flow, pair.valid
+            flow = predict(pair.image1, pair.image2)
+        noc = read_kitti_flow_png(data.dir / "flow_noc" / f"{name}.png")[1] if data.has_noc else None
+        if flow.shape[:2] != gt.shape[:2]:
+            flow = resize_flow(flow, gt.shape[:2])
+        m = acc.add(flow, gt, valid, noc)
+        z = zero.add(np.zeros_like(gt), gt, valid, noc)
+        per_image.append({"name": name, **m, "zero_flow_epe": z["epe"], "zero_flow_fl_all": z["fl_all"]})
+        rows.append([name, m["epe"], m["fl_all"], m.get("epe_noc", nan), m.get("fl_noc", nan),
+                     z["epe"], z["fl_all"]])
+    summary, zsum = acc.summary(), zero.summary()
+    rows.append(["mean (EPE per image, Fl pooled)", summary["epe"], summary["fl_all"],
+                 summary.get("epe_noc", nan), summary.get("fl_noc", nan), zsum["epe"], zsum["fl_all"]])
+    print(f"flow: {method} on {len(data)} KITTI 2015 pairs in {data.dir}"
+          + ("" if data.has_noc else " (no flow_noc: noc metrics unavailable)"))
+    _print_table(["pair", "EPE", "Fl-all%", "EPE-noc", "Fl-noc%", "zero EPE", "zero Fl%"], rows)
+    _write_json(args.json, {
+        "task": "flow", "method": method, "data": str(data.dir), "has_noc": data.has_noc,
+        "headline": "epe = mean of per-image EPE; fl_all = pixel-pooled outlier % (KITTI devkit)",
+        "summary": summary, "zero_flow": zsum, "per_image": per_image,
+    })
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# parser
+# ----------------------------------------------------------------------------------------------
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval", help="evaluate depth / pose / flow against ground truth",
+        description="Evaluate saved predictions (or classical DIS flow) against ground truth.",
+    )
+    tasks = parser.add_subparsers(dest="eval_task", metavar="TASK", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", metavar="PATH", help="also write all numbers to this JSON file")
+
+    pose = tasks.add_parser("pose", help="trajectory metrics (ATE, RPE, KITTI t_err/r_err, per-frame errors)")
+    pose.add_argument("--pred", required=True, help="predicted trajectory file")
+    pose.add_argument("--gt", required=True, help="ground-truth trajectory file")
+    pose.add_argument("--pred-format", choices=("kitti", "tum"), default="kitti")
+    pose.add_argument("--gt-format", choices=("kitti", "tum"), default="kitti")
+    pose.add_argument("--max-dt", type=float, default=0.02,
+                      help="TUM association: max timestamp difference in s (default 0.02)")
+    pose.add_argument("--rpe-delta", type=int, default=10, help="second RPE frame offset (default 10)")
+    pose.add_argument("--scale-alignment", choices=("sim3", "none"), default="sim3",
+                      help="scale of pred for RPE and t_err: sim3 (monocular, default) or none (metric)")
+    common(pose)
+    pose.set_defaults(func=run_pose)
+
+    depth = tasks.add_parser("depth", help="Eigen depth metrics over folders matched by file stem")
+    depth.add_argument("--pred", required=True, help="folder of predicted depth (.npy metres or 16-bit PNG)")
+    depth.add_argument("--gt", required=True,
+                       help="folder of GT depth (.npy metres or 16-bit PNG, 0 = invalid)")
+    depth.add_argument("--png-scale", type=float, default=1000.0,
+                       help="PNG value per metre (default 1000 = mm; KITTI depth uses 256)")
+    depth.add_argument("--garg-crop", action="store_true", help="evaluate inside the Garg crop only")
+    depth.add_argument("--no-median-scale", action="store_true",
+                       help="do not median-scale each prediction (metric / stereo methods)")
+    depth.add_argument("--min-depth", type=float, default=1e-3)
+    depth.add_argument("--max-depth", type=float, default=80.0)
+    common(depth)
+    depth.set_defaults(func=run_depth)
+
+    flow = tasks.add_parser("flow", help="EPE / Fl-all on KITTI 2015 (DIS flow or saved predictions)")
+    flow.add_argument("--data", help="KITTI 2015 folder (default <data_root>/kitti_flow_2015)")
+    flow.add_argument("--method", choices=("dis",), default="dis", help="flow computed on the fly")
+    flow.add_argument("--preset", choices=("ultrafast", "fast", "medium"), default="medium",
+                      help="DIS preset (default medium)")
+    source = flow.add_mutually_exclusive_group()
+    source.add_argument("--pred-dir", help="evaluate saved flow instead: <name>_10.npy (HxWx2) or KITTI PNG")
+    source.add_argument("--checkpoint",
+                        help="learned flow from a checkpoint (needs depth_pose_ros.estimator)")
+    common(flow)
+    flow.set_defaults(func=run_flow)
