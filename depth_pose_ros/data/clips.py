@@ -1,0 +1,220 @@
+"""Training clips: T consecutive frames of a FrameSource as typed torch samples.
+
+A clip is valid only if its frames really are consecutive in time: every step between neighbouring
+stamps must be positive (no backward jump, no duplicate) and at most ``max_gap_periods`` (2.5)
+nominal frame periods (no dropped stretch, no join of two recordings). The nominal period is
+``1 / source.fps`` when the source knows its rate, else the median stamp step. Validity is decided
+from ``source.stamps()`` alone, so building the dataset decodes no image.
+
+``stride`` is the step between the first frames of successive clips (1 = every start position).
+Augmentation is not done here; ``transform`` (Clip -> Clip) is the hook for it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from depth_pose_ros.data.frame import Frame
+from depth_pose_ros.data.source import nominal_period
+
+MAX_GAP_PERIODS = 2.5
+
+
+@dataclass
+class Clip:
+    """T consecutive frames of one source (tensors on CPU, float32 unless stated).
+
+    Poses follow the project convention ``T_target_source``: ``gt_poses[t]`` is ``T_first_t``, which
+    maps points of frame t's camera into frame 0's camera (``gt_poses[0]`` is the identity).
+    """
+
+    images: torch.Tensor  # T x C x H x W in [0, 1]; C = 3 (RGB) or 1 (gray)
+    K: torch.Tensor  # 3 x 3 when constant over the clip, else T x 3 x 3
+    stamps: torch.Tensor  # T, float64 seconds
+    indices: torch.Tensor  # T, int64 positions in the source
+    gt_poses: Optional[torch.Tensor] = None  # T x 4 x 4 T_first_t (when every frame has a GT pose)
+    gt_depth: Optional[torch.Tensor] = None  # T x 1 x H x W metres, 0 = unknown
+    gt_flow: Optional[torch.Tensor] = None  # (T-1) x 2 x H x W flow t -> t+1, NaN where unknown
+    stereo_images: Optional[torch.Tensor] = None  # T x C x H x W partner camera images
+    stereo_baseline: Optional[torch.Tensor] = None  # scalar, metres: signed x offset of the partner
+    source: str = ""
+
+    @property
+    def length(self) -> int:
+        return int(self.images.shape[0])
+
+
+@dataclass
+class ClipBatch:
+    """A batch of clips: the fields of :class:`Clip` with a leading batch dimension B.
+
+    ``K`` is B x 3 x 3 when every clip has a constant K, else B x T x 3 x 3. An optional field is
+    present only when every clip of the batch has it.
+    """
+
+    images: torch.Tensor  # B x T x C x H x W
+    K: torch.Tensor
+    stamps: torch.Tensor  # B x T float64
+    indices: torch.Tensor  # B x T int64
+    gt_poses: Optional[torch.Tensor] = None  # B x T x 4 x 4
+    gt_depth: Optional[torch.Tensor] = None  # B x T x 1 x H x W
+    gt_flow: Optional[torch.Tensor] = None  # B x (T-1) x 2 x H x W
+    stereo_images: Optional[torch.Tensor] = None  # B x T x C x H x W
+    stereo_baseline: Optional[torch.Tensor] = None  # B
+    sources: tuple[str, ...] = ()
+
+    def to(self, device: Any, non_blocking: bool = False) -> ClipBatch:
+        """Copy every tensor to ``device`` (stamps keep float64)."""
+        moved = {f.name: (v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v)
+                 for f in fields(self) for v in [getattr(self, f.name)]}
+        return ClipBatch(**moved)
+
+
+def image_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """C x H x W float32 in [0, 1] from HxW / HxWxC uint8."""
+    arr = image[..., None] if image.ndim == 2 else image
+    if arr.dtype != np.uint8:
+        raise ValueError(f"expected uint8 images, got {arr.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
+
+
+def valid_clip_starts(stamps: np.ndarray, clip_len: int, stride: int = 1, fps: Optional[float] = None,
+                      max_gap_periods: float = MAX_GAP_PERIODS) -> np.ndarray:
+    """Start positions of clips of ``clip_len`` frames whose stamp steps are all in (0, 2.5 periods]."""
+    stamps = np.asarray(stamps, dtype=np.float64)
+    n = len(stamps)
+    if clip_len < 1 or stride < 1:
+        raise ValueError(f"clip_len and stride must be >= 1, got {clip_len}, {stride}")
+    starts = np.arange(0, max(n - clip_len + 1, 0), stride, dtype=np.int64)
+    if clip_len == 1 or starts.size == 0:
+        return starts
+    period = nominal_period(stamps, fps)
+    steps = np.diff(stamps)
+    good = steps > 0
+    if period is not None:
+        good &= steps <= max_gap_periods * period
+    bad_cum = np.concatenate([[0], np.cumsum(~good)])  # bad steps before position i
+    n_bad = bad_cum[starts + clip_len - 1] - bad_cum[starts]
+    return starts[n_bad == 0]
+
+
+class ClipDataset(Dataset):
+    """``torch.utils.data.Dataset`` of :class:`Clip` samples cut from a FrameSource.
+
+    Args:
+        source: a FrameSource (or any sequence of Frames; stamps are then read frame by frame).
+        clip_len: T, frames per clip.
+        stride: step between the first frames of successive clips.
+        with_stereo: include the stereo partner images (every frame must have one).
+        transform: optional callable Clip -> Clip applied last (augmentation hook).
+        max_gap_periods: largest allowed stamp step, in nominal periods.
+    """
+
+    def __init__(self, source: Sequence[Frame] | Any, clip_len: int = 3, stride: int = 1,
+                 with_stereo: bool = False, transform: Optional[Callable[[Clip], Clip]] = None,
+                 max_gap_periods: float = MAX_GAP_PERIODS) -> None:
+        self.source = source
+        self.clip_len = int(clip_len)
+        self.stride = int(stride)
+        self.with_stereo = bool(with_stereo)
+        self.transform = transform
+        name = getattr(source, "name", type(source).__name__)
+        if self.with_stereo and getattr(source, "has_stereo", True) is False:
+            raise ValueError(f"{name}: with_stereo=True but the source has no stereo images "
+                             "(open it with stereo=True)")
+        stamps_fn = getattr(source, "stamps", None)
+        stamps = stamps_fn() if callable(stamps_fn) else np.array([f.stamp for f in source])
+        self.stamps = np.asarray(stamps, dtype=np.float64)
+        self.starts = valid_clip_starts(self.stamps, self.clip_len, self.stride, getattr(source, "fps", None),
+                                        max_gap_periods)
+        self.name = name
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+    def __getitem__(self, i: int) -> Clip:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"{self.name}: clip {i} out of range ({len(self)} clips)")
+        start = int(self.starts[i])
+        frames = [self.source[start + t] for t in range(self.clip_len)]
+        clip = frames_to_clip(frames, indices=range(start, start + self.clip_len),
+                              with_stereo=self.with_stereo, source=self.name)
+        return self.transform(clip) if self.transform is not None else clip
+
+
+def frames_to_clip(frames: Sequence[Frame], indices: Optional[Sequence[int]] = None,
+                   with_stereo: bool = False, source: str = "") -> Clip:
+    """Stack consecutive Frames into a Clip (equal sizes; a GT field only when every frame has it)."""
+    if not frames:
+        raise ValueError("frames_to_clip: no frames")
+    shape = frames[0].image.shape
+    for f in frames:
+        if f.image.shape != shape:
+            raise ValueError(f"{source}: frame {f.index} is {f.image.shape}, clip started with {shape}")
+    images = torch.stack([image_to_tensor(f.image) for f in frames])
+    Ks = np.stack([np.asarray(f.K, dtype=np.float64) for f in frames])
+    K = torch.from_numpy(Ks[0] if np.allclose(Ks, Ks[0]) else Ks).float()
+    stamps = torch.tensor([f.stamp for f in frames], dtype=torch.float64)
+    idx = torch.as_tensor(list(indices) if indices is not None else [f.index for f in frames],
+                          dtype=torch.int64)
+    clip = Clip(images=images, K=K, stamps=stamps, indices=idx, source=source)
+    if all(f.T_world_cam is not None for f in frames):
+        T_w = np.stack([np.asarray(f.T_world_cam, dtype=np.float64) for f in frames])
+        clip.gt_poses = torch.from_numpy(np.linalg.inv(T_w[0]) @ T_w).float()  # T_first_t
+    if all(f.depth is not None for f in frames):
+        clip.gt_depth = torch.stack([torch.from_numpy(np.asarray(f.depth, dtype=np.float32))[None]
+                                     for f in frames])
+    if len(frames) > 1 and all(f.flow_next is not None for f in frames[:-1]):
+        clip.gt_flow = torch.stack([torch.from_numpy(np.asarray(f.flow_next, dtype=np.float32))
+                                    .permute(2, 0, 1) for f in frames[:-1]])
+    if with_stereo:
+        missing = [f.index for f in frames if f.stereo_image is None or f.stereo_baseline is None]
+        if missing:
+            raise ValueError(f"{source}: frames {missing} have no stereo image "
+                             "(open the source with stereo=True)")
+        clip.stereo_images = torch.stack([image_to_tensor(f.stereo_image) for f in frames])
+        clip.stereo_baseline = torch.tensor(float(frames[0].stereo_baseline), dtype=torch.float32)
+    return clip
+
+
+def _stack_optional(clips: Sequence[Clip], name: str) -> Optional[torch.Tensor]:
+    values = [getattr(c, name) for c in clips]
+    if any(v is None for v in values):
+        return None
+    return torch.stack(values)
+
+
+def collate_clips(clips: Sequence[Clip]) -> ClipBatch:
+    """Batch clips for a DataLoader (``collate_fn=collate_clips``); all clips must share T, C, H, W."""
+    if not clips:
+        raise ValueError("collate_clips: empty batch")
+    shape = clips[0].images.shape
+    for c in clips:
+        if c.images.shape != shape:
+            raise ValueError(f"collate_clips: clip from {c.source!r} has shape {tuple(c.images.shape)}, "
+                             f"batch started with {tuple(shape)}")
+    if all(c.K.dim() == 2 for c in clips):
+        K = torch.stack([c.K for c in clips])
+    else:
+        K = torch.stack([c.K if c.K.dim() == 3 else c.K.expand(c.length, 3, 3) for c in clips])
+    return ClipBatch(
+        images=torch.stack([c.images for c in clips]),
+        K=K,
+        stamps=torch.stack([c.stamps for c in clips]),
+        indices=torch.stack([c.indices for c in clips]),
+        gt_poses=_stack_optional(clips, "gt_poses"),
+        gt_depth=_stack_optional(clips, "gt_depth"),
+        gt_flow=_stack_optional(clips, "gt_flow"),
+        stereo_images=_stack_optional(clips, "stereo_images"),
+        stereo_baseline=_stack_optional(clips, "stereo_baseline"),
+        sources=tuple(c.source for c in clips),
+    )
+
+
+__all__ = ["Clip", "ClipBatch", "ClipDataset", "collate_clips", "frames_to_clip", "image_to_tensor",
+           "valid_clip_starts"]

@@ -1,0 +1,357 @@
+"""Camera frames from ROS bags (rosbag2 sqlite3 / mcap, ROS 1 .bag) without ROS installed.
+
+Uses the pure-Python ``rosbags`` library (``AnyReader``). One image topic (``sensor_msgs/Image`` with
+encoding rgb8, bgr8, rgba8, bgra8, mono8, mono16 (and the 8UC1/8UC3/16UC1 aliases), or
+``sensor_msgs/CompressedImage`` in any format OpenCV decodes) becomes the frames; a
+``sensor_msgs/CameraInfo`` topic gives K (``k``, or ``K`` in ROS 1 bags).
+
+* Topics: ``image_topic`` / ``info_topic`` choose explicitly; otherwise the only image topic of the bag
+  is used (topics with "depth" in their name are skipped when that leaves exactly one), and the only
+  CameraInfo topic, or the one in the image topic's namespace (``/cam/camera_info`` for
+  ``/cam/image_raw/compressed``).
+* Pairing: each image takes the CameraInfo nearest in header stamp if within ``stamp_tolerance``;
+  otherwise the latest one before it (camera_info published once or latched), otherwise the first.
+  A ``K`` argument overrides CameraInfo (then none is needed).
+* Stamps: the header stamp (the bag's receive time when the header stamp is zero); frames are
+  ordered by stamp.
+* Indexing: the bag is scanned once at construction, storing for every image its receive time
+  and its rank among messages received at that same nanosecond. ``src[i]`` then asks the bag for that
+  one nanosecond window, which every storage answers from its own index (sqlite query, mcap chunk
+  index, ROS 1 chunk index) instead of re-reading the bag.
+* 16-bit mono images are mapped to 8 bits by full-range scaling (65535 -> 255).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import cv2
+import numpy as np
+
+from depth_pose_ros.data.frame import Frame
+from depth_pose_ros.data.source import (
+    FrameSelection,
+    FrameSource,
+    as_K,
+    decoded_to_rgb,
+    fps_from_stamps,
+    to_uint8,
+)
+
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
+INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+
+# encoding -> (channels, numpy dtype, OpenCV conversion to RGB or None for gray/RGB as is)
+_ENCODINGS: dict[str, tuple[int, type, Optional[int]]] = {
+    "rgb8": (3, np.uint8, None),
+    "bgr8": (3, np.uint8, cv2.COLOR_BGR2RGB),
+    "8uc3": (3, np.uint8, cv2.COLOR_BGR2RGB),  # OpenCV's convention for untyped 3-channel
+    "rgba8": (4, np.uint8, cv2.COLOR_RGBA2RGB),
+    "bgra8": (4, np.uint8, cv2.COLOR_BGRA2RGB),
+    "8uc4": (4, np.uint8, cv2.COLOR_BGRA2RGB),
+    "mono8": (1, np.uint8, None),
+    "8uc1": (1, np.uint8, None),
+    "mono16": (1, np.uint16, None),
+    "16uc1": (1, np.uint16, None),
+}
+
+
+class BagError(ValueError):
+    """A bag that cannot be read or used (corrupt, wrong topics, missing CameraInfo)."""
+
+
+def stamp_ns(stamp: Any) -> int:
+    """Nanoseconds of a builtin_interfaces/Time (``sec``/``nanosec``) message."""
+    return int(stamp.sec) * 1_000_000_000 + int(getattr(stamp, "nanosec", getattr(stamp, "nsec", 0)))
+
+
+def image_msg_to_numpy(msg: Any) -> np.ndarray:
+    """HxWx3 RGB or HxW gray uint8 from a deserialised sensor_msgs/Image (honours ``step``, endianness)."""
+    enc = str(msg.encoding).lower()
+    if enc not in _ENCODINGS:
+        raise ValueError(f"unsupported image encoding {msg.encoding!r} (supported: {sorted(_ENCODINGS)})")
+    channels, dtype, conversion = _ENCODINGS[enc]
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    itemsize = np.dtype(dtype).itemsize
+    row_bytes = w * channels * itemsize
+    data = np.asarray(msg.data, dtype=np.uint8).reshape(-1)
+    if h <= 0 or w <= 0 or step < row_bytes or data.size < h * step:
+        raise ValueError(f"inconsistent image message: {w}x{h} {enc}, step {step}, {data.size} bytes")
+    rows = data[: h * step].reshape(h, step)[:, :row_bytes]
+    if itemsize == 2:
+        order = ">" if msg.is_bigendian else "<"
+        img = np.ascontiguousarray(rows).view(f"{order}u2").astype(np.uint16).reshape(h, w, channels)
+        img = to_uint8(img)
+    else:
+        img = np.ascontiguousarray(rows).reshape(h, w, channels)
+    if channels == 1:
+        return np.ascontiguousarray(img[..., 0])
+    if conversion is not None:
+        return cv2.cvtColor(img, conversion)
+    return img.copy()
+
+
+def compressed_msg_to_numpy(msg: Any) -> np.ndarray:
+    """HxWx3 RGB or HxW gray uint8 from a deserialised sensor_msgs/CompressedImage."""
+    buf = np.frombuffer(bytes(msg.data), dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data
+    image = cv2.imdecode(np.asarray(buf, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"cannot decode compressed image (format {msg.format!r})")
+    return decoded_to_rgb(image)
+
+
+def camera_info_K(msg: Any) -> Optional[np.ndarray]:
+    """3x3 K of a CameraInfo (ROS 2 ``k`` or ROS 1 ``K``); None when uncalibrated (all zeros)."""
+    k = getattr(msg, "k", None)
+    if k is None:
+        k = getattr(msg, "K", None)
+    if k is None:
+        return None
+    K = np.asarray(k, dtype=np.float64).reshape(3, 3)
+    if K[0, 0] <= 0 or K[1, 1] <= 0:
+        return None
+    return K
+
+
+@dataclass
+class _ImageEntry:
+    conn: int  # index into the image connections
+    log_ns: int  # receive time stored in the bag
+    rank: int  # position among messages of that connection with the same log_ns
+    stamp_ns: int  # header stamp (log time when the header stamp is zero)
+
+
+def _topic_parent(topic: str) -> str:
+    return topic.rsplit("/", 1)[0]
+
+
+class RosbagSource(FrameSource):
+    """Frames of one image topic of a rosbag2 (directory, .mcap, .db3) or ROS 1 (.bag) recording.
+
+    Args:
+        path: bag directory (with metadata.yaml) or storage file.
+        image_topic / info_topic: topic names (auto-detected when None, see module docstring).
+        K: intrinsics override (3x3, (fx, fy, cx, cy) or YAML path): no CameraInfo needed.
+        stamp_tolerance: seconds within which a CameraInfo counts as "the one for this image".
+        frames: sub-selection; gray: convert to gray on load.
+    """
+
+    def __init__(self, path: Union[str, Path], image_topic: Optional[str] = None,
+                 info_topic: Optional[str] = None, K: Any = None, stamp_tolerance: float = 0.05,
+                 frames: FrameSelection = None, gray: bool = False) -> None:
+        super().__init__(frames=frames, gray=gray)
+        path = Path(path).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"bag not found: {path}")
+        self.path = path
+        self.K_override = as_K(K) if K is not None else None
+        self.stamp_tolerance = float(stamp_tolerance)
+        self._reader: Any = None
+        try:
+            reader = self._open_reader()
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"cannot read bag {path}: {exc}") from None
+        except Exception as exc:  # rosbags raises many types for corrupt files; name the file
+            raise BagError(f"cannot read bag {path}: {type(exc).__name__}: {exc}") from None
+        try:
+            self._index(reader, image_topic, info_topic)
+        except BagError:
+            self.close()
+            raise
+        except Exception as exc:
+            self.close()
+            raise BagError(f"cannot read bag {path}: {type(exc).__name__}: {exc}") from None
+
+    # ---- opening and indexing -----------------------------------------------------------------
+    def _open_reader(self) -> Any:
+        from rosbags.highlevel import AnyReader
+        from rosbags.typesys import Stores, get_typestore
+
+        if self._reader is None:
+            reader = AnyReader([self.path], default_typestore=get_typestore(Stores.ROS2_JAZZY))
+            reader.open()
+            self._reader = reader
+            by_topic: dict[str, list[Any]] = {}
+            for c in reader.connections:
+                by_topic.setdefault(c.topic, []).append(c)
+            self._connections_by_topic = by_topic
+        return self._reader
+
+    def _index(self, reader: Any, image_topic: Optional[str], info_topic: Optional[str]) -> None:
+        topics = {t: info.msgtype for t, info in reader.topics.items()}
+        image_topics = sorted(t for t, ty in topics.items() if ty in (IMAGE_TYPE, COMPRESSED_TYPE))
+        info_topics = sorted(t for t, ty in topics.items() if ty == INFO_TYPE)
+        self.image_topic = self._choose_image_topic(image_topic, image_topics, topics)
+        self.info_topic = self._choose_info_topic(info_topic, info_topics)
+        if self.info_topic is None and self.K_override is None:
+            raise BagError(f"bag {self.path}: no sensor_msgs/CameraInfo topic (topics: {sorted(topics)}); "
+                           "pass K=... (intrinsics) or info_topic=...")
+        self.compressed = topics[self.image_topic] == COMPRESSED_TYPE
+        self._image_conns = self._connections_by_topic[self.image_topic]
+        info_conns = self._connections_by_topic.get(self.info_topic, []) if self.info_topic else []
+        conn_pos = {id(c): i for i, c in enumerate(self._image_conns)}
+
+        entries: list[_ImageEntry] = []
+        infos: list[tuple[int, np.ndarray, int, int]] = []  # stamp, K, width, height
+        seen: dict[tuple[int, int], int] = {}  # (connection, log time) -> messages so far
+        for conn, log_ns, raw in reader.messages(connections=self._image_conns + info_conns):
+            msg = reader.deserialize(raw, conn.msgtype)
+            st = stamp_ns(msg.header.stamp) or int(log_ns)
+            if conn.msgtype == INFO_TYPE:
+                K = camera_info_K(msg)
+                if K is not None:
+                    infos.append((st, K, int(msg.width), int(msg.height)))
+                continue
+            ci = conn_pos[id(conn)]
+            key = (ci, int(log_ns))
+            rank = seen.get(key, 0)
+            seen[key] = rank + 1
+            entries.append(_ImageEntry(conn=ci, log_ns=int(log_ns), rank=rank, stamp_ns=st))
+        if not entries:
+            raise BagError(f"bag {self.path}: topic {self.image_topic} has no messages")
+        if self.K_override is None and not infos:
+            raise BagError(f"bag {self.path}: topic {self.info_topic} holds no calibrated CameraInfo "
+                           "(K all zeros or no messages); pass K=...")
+        entries.sort(key=lambda e: (e.stamp_ns, e.log_ns))
+        self._entries = entries
+        stamps = np.array([e.stamp_ns for e in entries], dtype=np.int64)
+        self._stamps = stamps.astype(np.float64) * 1e-9
+        self._info_K: list[np.ndarray] = []
+        self._info_size: list[tuple[int, int]] = []
+        self._info_for = np.zeros(len(entries), dtype=np.int64)
+        if self.K_override is None:
+            infos.sort(key=lambda x: x[0])
+            self._info_K = [x[1] for x in infos]
+            self._info_size = [(x[2], x[3]) for x in infos]
+            self._info_for = _pair_infos(stamps, np.array([x[0] for x in infos], dtype=np.int64),
+                                         int(self.stamp_tolerance * 1e9))
+        self.fps = fps_from_stamps(self._stamps)
+        kind = "bag" if self.path.suffix == ".bag" else "rosbag2"
+        self.name = f"{kind}:{self.path.name}:{self.image_topic}"
+
+    def _choose_image_topic(self, requested: Optional[str], image_topics: list[str],
+                            topics: dict[str, str]) -> str:
+        if requested is not None:
+            if requested not in topics:
+                raise BagError(f"bag {self.path}: no topic {requested!r} (image topics: {image_topics})")
+            if requested not in image_topics:
+                raise BagError(f"bag {self.path}: topic {requested!r} is {topics[requested]}, "
+                               "not sensor_msgs/Image or CompressedImage")
+            return requested
+        if not image_topics:
+            raise BagError(f"bag {self.path}: no sensor_msgs/Image or CompressedImage topic "
+                           f"(topics: {sorted(topics)})")
+        candidates = image_topics
+        if len(candidates) > 1:
+            non_depth = [t for t in candidates if "depth" not in t.lower()]
+            candidates = non_depth if len(non_depth) == 1 else candidates
+        if len(candidates) > 1:
+            raise BagError(
+                f"bag {self.path}: several image topics {image_topics}; choose one with image_topic="
+            )
+        return candidates[0]
+
+    def _choose_info_topic(self, requested: Optional[str], info_topics: list[str]) -> Optional[str]:
+        if requested is not None:
+            if requested not in info_topics:
+                raise BagError(f"bag {self.path}: no CameraInfo topic {requested!r} (have {info_topics})")
+            return requested
+        if len(info_topics) <= 1:
+            return info_topics[0] if info_topics else None
+        prefix = self.image_topic
+        while prefix:
+            prefix = _topic_parent(prefix)
+            near = [t for t in info_topics if _topic_parent(t) == prefix]
+            if len(near) == 1:
+                return near[0]
+        if self.K_override is not None:
+            return None
+        raise BagError(
+            f"bag {self.path}: several CameraInfo topics {info_topics}; choose one with info_topic="
+        )
+
+    # ---- FrameSource ----------------------------------------------------------------------------
+    def _num_raw(self) -> int:
+        return len(self._entries)
+
+    def _raw_stamps(self) -> np.ndarray:
+        return self._stamps
+
+    def _read(self, raw_index: int) -> Frame:
+        entry = self._entries[raw_index]
+        try:
+            reader = self._open_reader()
+            conn = self._image_conns_open()[entry.conn]
+            found = None
+            for n, (_, _, raw) in enumerate(reader.messages(connections=[conn], start=entry.log_ns,
+                                                             stop=entry.log_ns + 1)):
+                if n == entry.rank:
+                    found = raw
+                    break
+            if found is None:
+                raise BagError(f"bag {self.path}: message {raw_index} of {self.image_topic} vanished")
+            msg = reader.deserialize(found, conn.msgtype)
+            image = compressed_msg_to_numpy(msg) if self.compressed else image_msg_to_numpy(msg)
+        except BagError:
+            raise
+        except Exception as exc:
+            raise BagError(f"bag {self.path}: cannot read image {raw_index} of {self.image_topic}: "
+                           f"{type(exc).__name__}: {exc}") from None
+        if self.K_override is not None:
+            K = self.K_override.copy()
+        else:
+            j = int(self._info_for[raw_index])
+            K = self._info_K[j].copy()
+            w, h = self._info_size[j]
+            if (w, h) != (0, 0) and (w, h) != (image.shape[1], image.shape[0]):
+                raise BagError(f"bag {self.path}: CameraInfo on {self.info_topic} is for {w}x{h} but image "
+                               f"{raw_index} of {self.image_topic} is {image.shape[1]}x{image.shape[0]}")
+        return Frame(image=image, K=K, stamp=float(self._stamps[raw_index]), index=raw_index,
+                     source=self.name)
+
+    def _image_conns_open(self) -> list[Any]:
+        # After a reopen (new process) connection objects are new: look them up by topic again.
+        return self._connections_by_topic[self.image_topic]
+
+    def close(self) -> None:
+        """Close the bag (reopened on the next access)."""
+        if self._reader is not None:
+            try:
+                self._reader.close()
+            finally:
+                self._reader = None
+
+    def __enter__(self) -> RosbagSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # An open reader cannot cross processes (DataLoader workers); each process reopens the bag.
+        state = self.__dict__.copy()
+        state["_reader"] = None
+        state.pop("_connections_by_topic", None)
+        state.pop("_image_conns", None)
+        return state
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+def _pair_infos(image_stamps: np.ndarray, info_stamps: np.ndarray, tol_ns: int) -> np.ndarray:
+    """For each image stamp: nearest info within tol, else the latest info before, else the first."""
+    pos = np.searchsorted(info_stamps, image_stamps, side="right")  # infos at index < pos are <= stamp
+    before = np.clip(pos - 1, 0, len(info_stamps) - 1)
+    after = np.clip(pos, 0, len(info_stamps) - 1)
+    d_before = np.abs(image_stamps - info_stamps[before])
+    d_after = np.abs(info_stamps[after] - image_stamps)
+    nearest = np.where(d_before <= d_after, before, after)
+    d_near = np.minimum(d_before, d_after)
+    fallback = np.where(pos > 0, pos - 1, 0)
+    return np.where(d_near <= tol_ns, nearest, fallback)
