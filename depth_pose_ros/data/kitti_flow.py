@@ -46,32 +46,37 @@ def read_kitti_flow_png(path: Union[str, Path]) -> tuple[np.ndarray, np.ndarray]
     return np.ascontiguousarray(flow), valid
 
 
-def write_kitti_flow_png(path: Union[str, Path], flow: np.ndarray, valid: np.ndarray | None = None) -> None:
-    """Write HxWx2 (dx, dy) flow as a KITTI flow PNG.
+def encode_kitti_flow(flow: np.ndarray, valid: np.ndarray | None = None, what: str = "flow") -> tuple[np.ndarray, int]:
+    """HxWx2 (dx, dy) flow -> (HxWx3 uint16 in cv2's BGR order (valid, v, u), number of pixels dropped).
 
     ``valid`` defaults to "finite everywhere". Non-finite flow is written invalid; valid pixels whose
-    flow exceeds the format's +-512 px range cannot be stored, so they are written invalid too (with
-    a warning) rather than silently clipped to a wrong value.
+    flow exceeds the format's +-512 px range cannot be stored, so they are written invalid too (and
+    counted) rather than silently clipped to a wrong value.
     """
-    path = Path(path)
     flow = np.asarray(flow, dtype=np.float64)
     if flow.ndim != 3 or flow.shape[2] != 2:
-        raise ValueError(f"flow for {path} must be HxWx2, got {flow.shape}")
+        raise ValueError(f"{what} must be HxWx2, got {flow.shape}")
     finite = np.isfinite(flow).all(axis=2)
     if valid is None:
         valid = finite
     valid = np.asarray(valid, dtype=bool)
     if valid.shape != flow.shape[:2]:
-        raise ValueError(f"valid mask for {path} must be {flow.shape[:2]}, got {valid.shape}")
+        raise ValueError(f"valid mask for {what} must be {flow.shape[:2]}, got {valid.shape}")
     valid = valid & finite
     out_of_range = valid & ((flow < FLOW_PNG_MIN) | (flow > FLOW_PNG_MAX)).any(axis=2)
-    if out_of_range.any():
-        warnings.warn(f"{path}: {int(out_of_range.sum())} pixels with |flow| beyond the KITTI PNG range "
-                      f"(+-{FLOW_PNG_MAX:.0f} px) written as invalid", stacklevel=2)
-        valid = valid & ~out_of_range
+    valid = valid & ~out_of_range
     enc = np.where(valid[..., None], flow, 0.0) * FLOW_PNG_SCALE + FLOW_PNG_OFFSET
     enc = np.clip(np.rint(enc), 0, 65535).astype(np.uint16)
-    bgr = np.dstack([valid.astype(np.uint16), enc[..., 1], enc[..., 0]])
+    return np.dstack([valid.astype(np.uint16), enc[..., 1], enc[..., 0]]), int(out_of_range.sum())
+
+
+def write_kitti_flow_png(path: Union[str, Path], flow: np.ndarray, valid: np.ndarray | None = None) -> None:
+    """Write HxWx2 (dx, dy) flow as a KITTI flow PNG (see :func:`encode_kitti_flow`); warns on dropped pixels."""
+    path = Path(path)
+    bgr, dropped = encode_kitti_flow(flow, valid, what=f"flow for {path}")
+    if dropped:
+        warnings.warn(f"{path}: {dropped} pixels with |flow| beyond the KITTI PNG range "
+                      f"(+-{FLOW_PNG_MAX:.0f} px) written as invalid", stacklevel=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), bgr):
         raise ValueError(f"could not write KITTI flow PNG: {path} (suffix must be .png)")

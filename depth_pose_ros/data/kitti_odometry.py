@@ -31,6 +31,15 @@ import numpy as np
 
 from depth_pose_ros.data.frame import Frame
 from depth_pose_ros.data.source import FrameSelection, FrameSource, read_depth_png, read_image
+from depth_pose_ros.eval.trajectory_io import read_kitti_poses  # one reader for GT and predictions
+
+__all__ = [
+    "KittiOdometry",
+    "read_kitti_calib",
+    "read_kitti_poses",
+    "split_projection",
+    "stereo_baseline_from_projections",
+]
 
 KITTI_ODOMETRY_FPS = 10.0
 
@@ -58,28 +67,6 @@ def read_kitti_calib(path: Union[str, Path]) -> dict[str, np.ndarray]:
             values = values.reshape(3, 4)
         out[key] = values
     return out
-
-
-def read_kitti_poses(path: Union[str, Path]) -> np.ndarray:
-    """N x 4 x 4 float64 camera-to-world poses from a KITTI pose file (12 numbers per line)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"KITTI pose file not found: {path}")
-    rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            vals = [float(v) for v in line.split()]
-        except ValueError:
-            raise ValueError(f"{path}:{lineno}: non-numeric pose value") from None
-        if len(vals) != 12:
-            raise ValueError(f"{path}:{lineno}: a KITTI pose line needs 12 numbers, got {len(vals)}")
-        rows.append(vals)
-    poses = np.tile(np.eye(4), (len(rows), 1, 1))
-    if rows:
-        poses[:, :3, :] = np.asarray(rows, dtype=np.float64).reshape(-1, 3, 4)
-    return poses
 
 
 def split_projection(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import cv2
 import numpy as np
 
 from depth_pose_ros.data.frame import Frame
@@ -34,29 +33,14 @@ from depth_pose_ros.data.source import (
     FrameSelection,
     FrameSource,
     as_K,
-    decoded_to_rgb,
     fps_from_stamps,
     to_uint8,
 )
+from depth_pose_ros.image_codec import decode_compressed_image, decode_raw_image
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 INFO_TYPE = "sensor_msgs/msg/CameraInfo"
-
-# encoding -> (channels, numpy dtype, OpenCV conversion to RGB or None for gray/RGB as is)
-_ENCODINGS: dict[str, tuple[int, type, Optional[int]]] = {
-    "rgb8": (3, np.uint8, None),
-    "bgr8": (3, np.uint8, cv2.COLOR_BGR2RGB),
-    "8uc3": (3, np.uint8, cv2.COLOR_BGR2RGB),  # OpenCV's convention for untyped 3-channel
-    "rgba8": (4, np.uint8, cv2.COLOR_RGBA2RGB),
-    "bgra8": (4, np.uint8, cv2.COLOR_BGRA2RGB),
-    "8uc4": (4, np.uint8, cv2.COLOR_BGRA2RGB),
-    "mono8": (1, np.uint8, None),
-    "8uc1": (1, np.uint8, None),
-    "mono16": (1, np.uint16, None),
-    "16uc1": (1, np.uint16, None),
-}
-
 
 class BagError(ValueError):
     """A bag that cannot be read or used (corrupt, wrong topics, missing CameraInfo)."""
@@ -69,37 +53,16 @@ def stamp_ns(stamp: Any) -> int:
 
 def image_msg_to_numpy(msg: Any) -> np.ndarray:
     """HxWx3 RGB or HxW gray uint8 from a deserialised sensor_msgs/Image (honours ``step``, endianness)."""
-    enc = str(msg.encoding).lower()
-    if enc not in _ENCODINGS:
-        raise ValueError(f"unsupported image encoding {msg.encoding!r} (supported: {sorted(_ENCODINGS)})")
-    channels, dtype, conversion = _ENCODINGS[enc]
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    itemsize = np.dtype(dtype).itemsize
-    row_bytes = w * channels * itemsize
-    data = np.asarray(msg.data, dtype=np.uint8).reshape(-1)
-    if h <= 0 or w <= 0 or step < row_bytes or data.size < h * step:
-        raise ValueError(f"inconsistent image message: {w}x{h} {enc}, step {step}, {data.size} bytes")
-    rows = data[: h * step].reshape(h, step)[:, :row_bytes]
-    if itemsize == 2:
-        order = ">" if msg.is_bigendian else "<"
-        img = np.ascontiguousarray(rows).view(f"{order}u2").astype(np.uint16).reshape(h, w, channels)
-        img = to_uint8(img)
-    else:
-        img = np.ascontiguousarray(rows).reshape(h, w, channels)
-    if channels == 1:
-        return np.ascontiguousarray(img[..., 0])
-    if conversion is not None:
-        return cv2.cvtColor(img, conversion)
-    return img.copy()
+    if str(msg.encoding).lower() == "32fc1":
+        raise ValueError("image topic has encoding 32FC1 (a depth image), not a camera image")
+    img, _ = decode_raw_image(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+    return to_uint8(img)
 
 
 def compressed_msg_to_numpy(msg: Any) -> np.ndarray:
     """HxWx3 RGB or HxW gray uint8 from a deserialised sensor_msgs/CompressedImage."""
-    buf = np.frombuffer(bytes(msg.data), dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data
-    image = cv2.imdecode(np.asarray(buf, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError(f"cannot decode compressed image (format {msg.format!r})")
-    return decoded_to_rgb(image)
+    img, _ = decode_compressed_image(msg.data, str(msg.format))
+    return to_uint8(img)
 
 
 def camera_info_K(msg: Any) -> Optional[np.ndarray]:

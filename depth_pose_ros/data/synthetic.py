@@ -51,13 +51,12 @@ import cv2
 import numpy as np
 
 from depth_pose_ros.data.frame import Frame
+from depth_pose_ros.data.kitti_flow import encode_kitti_flow
 from depth_pose_ros.data.synthetic_flow import flow_to, group_map, occlusion_from_flow, point_transforms
 from depth_pose_ros.data.synthetic_render import Renderer, View, scaled_intrinsics
 from depth_pose_ros.data.synthetic_scene import SyntheticWorld, se3
 
 DEFAULT_HFOV_DEG = 81.5
-FLOW_PNG_SCALE = 64.0
-FLOW_PNG_OFFSET = 2**15
 
 
 class SyntheticSequence:
@@ -192,23 +191,6 @@ class SyntheticSequence:
 
 
 # ---- KITTI-layout writer ---------------------------------------------------------------------------
-def encode_kitti_flow(flow: np.ndarray, valid: Optional[np.ndarray] = None) -> np.ndarray:
-    """HxWx3 uint16 in cv2's BGR channel order (valid, v, u) of a KITTI flow PNG.
-
-    Pixels with non-finite flow or flow beyond the format's +-512 px are written invalid.
-    """
-    flow = np.asarray(flow, dtype=np.float64)
-    ok = np.all(np.isfinite(flow), axis=-1) & np.all(np.abs(flow) < 511.99, axis=-1)
-    if valid is not None:
-        ok &= valid
-    enc = np.where(ok[..., None], np.round(flow * FLOW_PNG_SCALE + FLOW_PNG_OFFSET), FLOW_PNG_OFFSET)
-    out = np.empty(flow.shape[:2] + (3,), np.uint16)
-    out[..., 0] = ok
-    out[..., 1] = enc[..., 1]
-    out[..., 2] = enc[..., 0]
-    return out
-
-
 def _write_png(path: Path, image: np.ndarray) -> None:
     if not cv2.imwrite(str(path), image):
         raise OSError(f"could not write {path}")
@@ -266,6 +248,6 @@ def write_kitti_layout(seq: SyntheticSequence, out_dir: Union[str, Path], sequen
         _write_png(seq_dir / "depth" / name, depth_mm.astype(np.uint16))
         _write_png(seq_dir / "moving" / name, frame.moving_mask.astype(np.uint8) * 255)
         if frame.flow_next is not None:
-            _write_png(seq_dir / "flow" / name, encode_kitti_flow(frame.flow_next))
+            _write_png(seq_dir / "flow" / name, encode_kitti_flow(frame.flow_next)[0])
             _write_png(seq_dir / "occlusion" / name, frame.occlusion_next.astype(np.uint8) * 255)
     return seq_dir

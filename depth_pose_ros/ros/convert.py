@@ -30,6 +30,14 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 
+from depth_pose_ros.image_codec import (
+    ENCODINGS,
+    ImageDecodeError,
+    as_uint8_buffer,
+    decode_compressed_image,
+    decode_raw_image,
+)
+
 StampLike = Union[Time, float, int, None, Any]  # Any: rclpy.time.Time (has .to_msg())
 
 
@@ -45,17 +53,9 @@ class CloudConversionError(ConversionError):
     """PointCloud2 conversion failure."""
 
 
-# encoding -> (numpy dtype of one channel, channels). ROS names from sensor_msgs/image_encodings.hpp.
+# encoding -> (numpy dtype of one channel, channels), for the encodings this package writes and reads.
 IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
-    "rgb8": (np.dtype(np.uint8), 3),
-    "bgr8": (np.dtype(np.uint8), 3),
-    "rgba8": (np.dtype(np.uint8), 4),
-    "bgra8": (np.dtype(np.uint8), 4),
-    "mono8": (np.dtype(np.uint8), 1),
-    "8UC1": (np.dtype(np.uint8), 1),
-    "mono16": (np.dtype(np.uint16), 1),
-    "16UC1": (np.dtype(np.uint16), 1),  # depth cameras: millimetres
-    "32FC1": (np.dtype(np.float32), 1),  # REP 118 depth: metres
+    name: (dtype, channels) for name, (dtype, channels, _) in ENCODINGS.items() if name not in ("8UC3", "8UC4")
 }
 
 _LITTLE_ENDIAN_HOST = sys.byteorder == "little"
@@ -121,44 +121,14 @@ def image_msg_to_numpy(msg: Image) -> tuple[np.ndarray, str]:
 
     Colour encodings (rgb8, bgr8, rgba8, bgra8) come out as HxWx3 uint8 **RGB** with encoding
     ``"rgb8"`` (alpha dropped); mono8/8UC1 as HxW uint8, mono16/16UC1 as HxW uint16, 32FC1 as HxW
-    float32, each with its own encoding name. Row padding (``step`` > width * pixel bytes) is
-    removed and big-endian data is swapped to the host order. The array owns its memory (never a
-    view into the message), so callers may modify it.
+    float32, each with its own encoding name. Row padding is removed and big-endian data swapped to
+    host order (decoding shared with the bag reader: :mod:`depth_pose_ros.image_codec`). The array
+    owns its memory (never a view into the message), so callers may modify it.
     """
-    encoding = str(msg.encoding)
-    if encoding not in IMAGE_ENCODINGS:
-        raise ImageConversionError(
-            f"image: unsupported encoding {encoding!r}; supported: {', '.join(IMAGE_ENCODINGS)}"
-        )
-    dtype, channels = IMAGE_ENCODINGS[encoding]
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    if height <= 0 or width <= 0:
-        raise ImageConversionError(f"image: zero size ({width}x{height}, encoding {encoding})")
-    row_bytes = width * channels * dtype.itemsize
-    if step < row_bytes:
-        raise ImageConversionError(
-            f"image: step {step} is smaller than width*bytes_per_pixel = {row_bytes} ({encoding})"
-        )
-    buf = _as_uint8(msg.data)
-    if buf.size != step * height:
-        raise ImageConversionError(
-            f"image: data has {buf.size} bytes, expected step*height = {step}*{height} = {step * height}"
-        )
-    # One copy that drops the row padding and detaches the result from the message buffer.
-    rows = np.array(buf.reshape(height, step)[:, :row_bytes], order="C")
-    wire = dtype.newbyteorder(">" if msg.is_bigendian else "<")
-    pixels = rows.view(wire).reshape(height, width, channels)
-    if pixels.dtype != dtype:
-        pixels = pixels.astype(dtype)  # byte swap to host order
-    if encoding == "rgb8":
-        return pixels, "rgb8"
-    if encoding == "bgr8":  # cv2 swaps channels ~10x faster than a numpy [..., ::-1] copy
-        return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB), "rgb8"
-    if encoding == "rgba8":
-        return cv2.cvtColor(pixels, cv2.COLOR_RGBA2RGB), "rgb8"
-    if encoding == "bgra8":
-        return cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB), "rgb8"
-    return pixels[..., 0], encoding
+    try:
+        return decode_raw_image(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+    except ImageDecodeError as exc:
+        raise ImageConversionError(str(exc)) from None
 
 
 def numpy_to_image_msg(
@@ -222,33 +192,10 @@ def compressed_msg_to_numpy(msg: CompressedImage) -> tuple[np.ndarray, str]:
 
     Colour comes out RGB (``"rgb8"``), gray as ``"mono8"`` or, for 16-bit PNG, ``"mono16"``.
     """
-    fmt = str(msg.format)
-    buf = _as_uint8(msg.data)
-    if buf.size == 0:
-        raise ImageConversionError(f"compressed image: empty data (format {fmt!r})")
-    if "compresseddepth" in fmt.lower():
-        raise ImageConversionError(
-            f"compressed image: format {fmt!r} (image_transport compressedDepth) is not supported"
-        )
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ImageConversionError(
-            f"compressed image: cv2.imdecode could not decode {buf.size} bytes (format {fmt!r})"
-        )
-    if img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1):
-        gray = img.reshape(img.shape[0], img.shape[1])
-        if gray.dtype == np.uint8:
-            return gray, "mono8"
-        if gray.dtype == np.uint16:
-            return gray, "mono16"
-        raise ImageConversionError(f"compressed image: unsupported gray dtype {gray.dtype}")
-    if img.dtype != np.uint8:
-        raise ImageConversionError(f"compressed image: unsupported colour dtype {img.dtype}")
-    if img.shape[2] == 3:
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), "rgb8"
-    if img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB), "rgb8"
-    raise ImageConversionError(f"compressed image: unsupported channel count {img.shape[2]}")
+    try:
+        return decode_compressed_image(msg.data, str(msg.format))
+    except ImageDecodeError as exc:
+        raise ImageConversionError(str(exc)) from None
 
 
 def numpy_to_compressed_msg(
@@ -403,7 +350,7 @@ def cloud_msg_to_numpy(msg: PointCloud2, skip_nans: bool = False) -> tuple[np.nd
     record = np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": point_step})
     if row_step < width * point_step:
         raise CloudConversionError(f"cloud: row_step {row_step} < width*point_step = {width * point_step}")
-    buf = _as_uint8(msg.data)
+    buf = as_uint8_buffer(msg.data)
     if buf.size != row_step * height:
         raise CloudConversionError(
             f"cloud: data has {buf.size} bytes, expected row_step*height = {row_step}*{height}"
@@ -619,15 +566,6 @@ def _finite_rows(xyz: np.ndarray) -> np.ndarray:
     """Mask of Nx3 rows with three finite values (8x faster than ``isfinite(...).all(axis=1)``)."""
     finite = np.isfinite(xyz)
     return finite[:, 0] & finite[:, 1] & finite[:, 2]
-
-
-def _as_uint8(data: Any) -> np.ndarray:
-    """Message byte field (array.array, bytes, memoryview or list of ints) -> flat uint8 view."""
-    if isinstance(data, np.ndarray):
-        return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
-    if isinstance(data, (bytes, bytearray, memoryview, array.array)):
-        return np.frombuffer(data, dtype=np.uint8)
-    return np.asarray(data, dtype=np.uint8).reshape(-1)
 
 
 def _to_msg_bytes(arr: np.ndarray) -> array.array:

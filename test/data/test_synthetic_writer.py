@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from depth_pose_ros.cli import main
-from depth_pose_ros.data.synthetic import SyntheticSequence, encode_kitti_flow, write_kitti_layout
+from depth_pose_ros.data.kitti_flow import encode_kitti_flow
+from depth_pose_ros.data.synthetic import SyntheticSequence, write_kitti_layout
 
 
 def _read_matrix_lines(path: Path) -> dict[str, np.ndarray]:
@@ -75,7 +76,8 @@ def test_flow_png_round_trip(written: tuple[SyntheticSequence, Path]) -> None:
 
 def test_encode_kitti_flow_hand_computed() -> None:
     flow = np.array([[[1.5, -2.0], [600.0, 0.0], [np.nan, 1.0]]])
-    enc = encode_kitti_flow(flow)
+    enc, dropped = encode_kitti_flow(flow)
+    assert dropped == 1  # 600 px does not fit; NaN is simply invalid
     assert enc.dtype == np.uint16
     np.testing.assert_array_equal(enc[0, 0], [1, 32768 - 128, 32768 + 96])  # (valid, v, u) in BGR
     np.testing.assert_array_equal(enc[0, 1:, 0], [0, 0])  # out of range / non-finite -> invalid
