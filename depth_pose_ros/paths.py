@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "depth_pose_ros"
 
 
 def data_root() -> Path:
@@ -13,19 +15,26 @@ def data_root() -> Path:
     return Path(env).expanduser().resolve() if env else (REPO_ROOT.parent / "shared" / "data")
 
 
-def models_dir() -> Path:
-    """Shipped checkpoints: the source tree's ``models/`` or the installed share directory."""
-    local = REPO_ROOT / "models"
+def share_dir(name: str) -> Path:
+    """A data folder (``models``, ``config``, ``launch``) of the package.
+
+    The source tree (``pip install -e .``) wins; then the install prefix's ``share/depth_pose_ros``
+    (pip data_files, ``colcon build``); then the ament index of a sourced ROS workspace.
+    """
+    local = REPO_ROOT / name
     if local.is_dir():
         return local
-    try:  # installed by colcon / pip data_files
-        from importlib.resources import files  # noqa: F401
+    share = Path(sys.prefix) / "share" / PACKAGE / name
+    if share.is_dir():
+        return share
+    try:
+        from ament_index_python.packages import get_package_share_directory
 
-        import sys
+        return Path(get_package_share_directory(PACKAGE)) / name
+    except Exception:  # not in a ROS workspace (or not installed there): the source layout
+        return local
 
-        share = Path(sys.prefix) / "share" / "depth_pose_ros" / "models"
-        if share.is_dir():
-            return share
-    except Exception:  # pragma: no cover - best effort only
-        pass
-    return local
+
+def models_dir() -> Path:
+    """Shipped checkpoints (``models/``)."""
+    return share_dir("models")

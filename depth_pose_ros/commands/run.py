@@ -1,0 +1,139 @@
+"""``depth-pose run SOURCE``: the Estimator over any frame source, with files for every frame.
+
+Writes into ``--out``: ``depth/NNNNNN.png`` (16-bit, millimetres) and/or ``depth/NNNNNN.npy``
+(float32 metres), ``depth_color/``, ``flow_color/``, ``clouds/NNNNNN.ply`` (every ``--cloud-every``
+frames, camera frame), ``scene.ply`` (accumulated, world frame), ``trajectory_tum.txt`` and
+``trajectory_kitti.txt``, ``summary.png``, ``metrics.json`` (against ground truth when the source has
+it) and, with ``--video``, ``panels.mp4``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def write_run_outputs(run, out: Path, metrics: dict[str, Any], trajectory_formats=("tum", "kitti")) -> None:
+    """Summary panel, metrics, accumulated cloud and trajectory files of a finished run."""
+    import cv2
+    import numpy as np
+
+    from depth_pose_ros.eval.trajectory_io import write_kitti_poses, write_tum_trajectory
+    from depth_pose_ros.runner import summary_image, write_ply
+
+    out.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out / "summary.png"), cv2.cvtColor(summary_image(run), cv2.COLOR_RGB2BGR))
+    (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2) + "\n")
+    if run.cloud_xyz:
+        write_ply(out / "scene.ply", np.concatenate(run.cloud_xyz), np.concatenate(run.cloud_rgb))
+    poses = np.stack(run.poses)
+    if "tum" in trajectory_formats:
+        write_tum_trajectory(out / "trajectory_tum.txt", np.asarray(run.stamps), poses)
+    if "kitti" in trajectory_formats:
+        write_kitti_poses(out / "trajectory_kitti.txt", poses)
+
+
+def _jsonable(x: Any) -> Any:
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x
+
+
+def _intrinsics(text: str | None):
+    """``fx,fy,cx,cy`` -> a 4-tuple; anything else (a YAML path) is passed on unchanged."""
+    if text and "," in text:
+        try:
+            return tuple(float(v) for v in text.split(","))
+        except ValueError:
+            raise ValueError(f"--intrinsics {text!r}: expected fx,fy,cx,cy numbers or a YAML file") from None
+    return text
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+    from tqdm import tqdm
+
+    from depth_pose_ros.data.source import open_source
+    from depth_pose_ros.model_zoo import build_estimator
+    from depth_pose_ros.runner import depth_points, run_sequence, summarize, write_ply
+    from depth_pose_ros.viz import colorize_depth, flow_to_color
+
+    estimator, weights = build_estimator(args.checkpoint, args.set)
+    source = open_source(args.source, frames=args.frames, image_topic=args.image_topic, info_topic=args.info_topic,
+                         K=_intrinsics(args.intrinsics), sequence=args.sequence)
+    out = Path(args.out)
+    formats = set(args.depth_format.split(","))
+    unknown = formats - {"png", "npy", "none"}
+    if unknown:
+        raise ValueError(f"--depth-format: unknown {sorted(unknown)}; use png, npy or png,npy")
+    for sub in ("depth", "depth_color", "flow_color", "clouds"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    video = None
+
+    def on_result(frame, result) -> None:
+        nonlocal video
+        name = f"{result.index:06d}"
+        if "png" in formats:
+            mm = np.clip(np.round(result.depth * 1000.0), 0, 65535).astype(np.uint16)
+            cv2.imwrite(str(out / "depth" / f"{name}.png"), mm)
+        if "npy" in formats:
+            np.save(out / "depth" / f"{name}.npy", result.depth)
+        depth_rgb = colorize_depth(result.depth)
+        cv2.imwrite(str(out / "depth_color" / f"{name}.png"), cv2.cvtColor(depth_rgb, cv2.COLOR_RGB2BGR))
+        flow_rgb = flow_to_color(result.flow) if result.flow is not None else np.full_like(depth_rgb, 255)
+        if result.flow is not None:
+            cv2.imwrite(str(out / "flow_color" / f"{name}.png"), cv2.cvtColor(flow_rgb, cv2.COLOR_RGB2BGR))
+        if args.cloud_every > 0 and result.index % args.cloud_every == 0:
+            xyz, rgb = depth_points(result, args.cloud_stride, args.max_range)
+            write_ply(out / "clouds" / f"{name}.ply", xyz, rgb)
+        if args.video:
+            image = result.image if result.image.ndim == 3 else cv2.cvtColor(result.image, cv2.COLOR_GRAY2RGB)
+            panel = np.concatenate([image, depth_rgb, flow_rgb], axis=0)
+            if video is None:
+                fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+                video = cv2.VideoWriter(str(out / "panels.mp4"), fourcc, source.fps or 10.0,
+                                        (panel.shape[1], panel.shape[0]))
+            video.write(cv2.cvtColor(panel, cv2.COLOR_RGB2BGR))
+
+    with tqdm(total=len(source), unit="frame", disable=args.quiet) as progress:
+        result = run_sequence(source, estimator, on_result=on_result, progress=progress,
+                              cloud_stride=args.cloud_stride, cloud_max_depth=args.max_range)
+    if video is not None:
+        video.release()
+    metrics = summarize(result)
+    metrics.update(source=str(args.source), model=weights)
+    write_run_outputs(result, out, metrics)
+    print(json.dumps({k: v for k, v in _jsonable(metrics).items() if k != "pose"}, indent=1)[:2000])
+    print(f"wrote {len(result.poses)} frames of outputs to {out}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="run the estimator over a sequence and write depth, flow, clouds, poses",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", help="KITTI sequence dir, rosbag, video, image folder or synthetic[:...]")
+    p.add_argument("--out", default="out/run", help="output folder")
+    p.add_argument("--checkpoint", default=None, help="model file or folder (default: models/default)")
+    p.add_argument("--frames", default=None, help="frame selection START:STOP[:STEP]")
+    p.add_argument("--sequence", default=None, help="KITTI odometry sequence when SOURCE is a dataset root")
+    p.add_argument("--image-topic", default=None, help="bag image topic (default: the only one)")
+    p.add_argument("--info-topic", default=None, help="bag camera_info topic")
+    p.add_argument("--intrinsics", default=None, help="K as fx,fy,cx,cy or a YAML file (videos, folders)")
+    p.add_argument("--depth-format", default="png", help="png (16-bit mm), npy (float32 m), png,npy or none")
+    p.add_argument("--cloud-every", type=int, default=10, help="write a PLY every N frames (0: never)")
+    p.add_argument("--cloud-stride", type=int, default=2, help="pixel stride of the clouds")
+    p.add_argument("--max-range", type=float, default=60.0, help="max depth of cloud points (m)")
+    p.add_argument("--video", action="store_true", help="also write panels.mp4")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Estimator config override")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
