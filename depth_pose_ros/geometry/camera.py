@@ -1,0 +1,166 @@
+"""Pinhole camera helpers in torch (batched, differentiable) plus intrinsics arithmetic.
+
+Conventions (DESIGN.md): pixel centres sit at integer coordinates, x right, y down; the camera
+optical frame has z forward. Depth is the z coordinate (not the ray length) in metres. Tensors are
+BxCxHxW; intrinsics are Bx3x3 in torch (a single 3x3 is accepted where noted).
+
+Why these helpers exist in one place: every warping loss, the rigid flow, the PnP fallback and the
+point-cloud output backproject and project pixels, and a half-pixel disagreement between two copies
+of that arithmetic shows up directly as a biased pose. Keeping one implementation removes that risk.
+"""
+from __future__ import annotations
+
+from typing import Union
+
+import numpy as np
+import torch
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+
+def pixel_grid(h: int, w: int, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Pixel coordinates as a 1x2xHxW tensor: channel 0 is x (column), channel 1 is y (row)."""
+    if h <= 0 or w <= 0:
+        raise ValueError(f"pixel_grid: h and w must be positive, got h={h}, w={w}")
+    ys = torch.arange(h, device=device, dtype=dtype)
+    xs = torch.arange(w, device=device, dtype=dtype)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack((gx, gy), dim=0).unsqueeze(0)
+
+
+def _as_batched_k(K: torch.Tensor, batch: int, name: str) -> torch.Tensor:
+    if K.dim() == 2:
+        K = K.unsqueeze(0)
+    if K.dim() != 3 or K.shape[-2:] != (3, 3):
+        raise ValueError(f"{name} must be Bx3x3 (or 3x3), got shape {tuple(K.shape)}")
+    if K.shape[0] not in (1, batch):
+        raise ValueError(f"{name} batch {K.shape[0]} does not match the data batch {batch}")
+    return K.expand(batch, 3, 3)
+
+
+def backproject(depth: torch.Tensor, K_inv: torch.Tensor) -> torch.Tensor:
+    """Lift every pixel to a 3D point in the camera frame: ``X = depth * K^-1 [x, y, 1]^T``.
+
+    Args:
+        depth: Bx1xHxW depth (z) per pixel.
+        K_inv: Bx3x3 (or 3x3) inverse intrinsics. Taking the inverse rather than K lets callers invert
+            once per batch, which matters in training loops that backproject at several scales.
+
+    Returns:
+        Bx3xHxW points (x, y, z) in the camera optical frame.
+    """
+    if depth.dim() != 4 or depth.shape[1] != 1:
+        raise ValueError(f"backproject: depth must be Bx1xHxW, got shape {tuple(depth.shape)}")
+    b, _, h, w = depth.shape
+    K_inv = _as_batched_k(K_inv, b, "backproject: K_inv").to(depth.dtype)
+    grid = pixel_grid(h, w, device=depth.device, dtype=depth.dtype)
+    homo = torch.cat((grid, torch.ones_like(grid[:, :1])), dim=1).reshape(1, 3, h * w)
+    rays = torch.matmul(K_inv, homo.expand(b, 3, h * w))
+    return rays.reshape(b, 3, h, w) * depth
+
+
+def project(points: torch.Tensor, K: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Project camera-frame points to pixels.
+
+    Args:
+        points: Bx3xHxW or Bx3xN points in the camera optical frame.
+        K: Bx3x3 (or 3x3) intrinsics.
+        eps: lower clamp of z used in the division, so that points behind or on the camera plane give
+            finite (meaningless) pixels instead of inf/NaN; callers mask them with ``z``.
+
+    Returns:
+        ``(pix, z)``: pix is Bx2x... (x, y) pixels, z is Bx1x... the depth in this camera (unclamped,
+        so ``z <= 0`` identifies points behind the camera).
+    """
+    if points.dim() not in (3, 4) or points.shape[1] != 3:
+        raise ValueError(f"project: points must be Bx3xHxW or Bx3xN, got shape {tuple(points.shape)}")
+    b = points.shape[0]
+    K = _as_batched_k(K, b, "project: K").to(points.dtype)
+    flat = points.reshape(b, 3, -1)
+    cam = torch.matmul(K, flat)
+    z = flat[:, 2:3]
+    pix = cam[:, :2] / z.clamp(min=eps)
+    out_shape = points.shape[2:]
+    return pix.reshape(b, 2, *out_shape), z.reshape(b, 1, *out_shape)
+
+
+def _check_k(K: ArrayLike, fn: str) -> None:
+    if tuple(K.shape[-2:]) != (3, 3):
+        raise ValueError(f"{fn}: K must be ...x3x3, got shape {tuple(K.shape)}")
+
+
+def _float_copy(K: ArrayLike) -> ArrayLike:
+    """A floating-point copy (integer numpy K becomes float64) so edits never touch the input."""
+    if isinstance(K, torch.Tensor):
+        return K.clone() if K.is_floating_point() else K.double()
+    K = np.asarray(K)
+    return np.array(K, dtype=K.dtype if K.dtype.kind == "f" else np.float64, copy=True)
+
+
+def scale_intrinsics(K: ArrayLike, sx: float, sy: float) -> ArrayLike:
+    """Intrinsics after resizing the image by factors ``sx`` (width) and ``sy`` (height).
+
+    With pixel centres at integer coordinates, a resize maps x to ``sx * (x + 0.5) - 0.5`` (the rule
+    ``cv2.resize`` and ``F.interpolate(align_corners=False)`` follow), so ``fx' = sx fx`` and
+    ``cx' = sx (cx + 0.5) - 0.5``. Using ``cx' = sx cx`` instead shifts the principal point by a
+    fraction of a pixel, which is a rotation bias at low resolution.
+
+    Accepts numpy or torch, a single 3x3 or a batch ...x3x3; returns the same type (a copy).
+    """
+    _check_k(K, "scale_intrinsics")
+    out = _float_copy(K)
+    out[..., 0, 0] = K[..., 0, 0] * sx
+    out[..., 0, 1] = K[..., 0, 1] * sx
+    out[..., 0, 2] = (K[..., 0, 2] + 0.5) * sx - 0.5
+    out[..., 1, 1] = K[..., 1, 1] * sy
+    out[..., 1, 2] = (K[..., 1, 2] + 0.5) * sy - 0.5
+    return out
+
+
+def crop_intrinsics(K: ArrayLike, x0: float, y0: float) -> ArrayLike:
+    """Intrinsics after cropping the image so that pixel (x0, y0) becomes the new origin.
+
+    Accepts numpy or torch, a single 3x3 or a batch ...x3x3; returns the same type (a copy).
+    """
+    _check_k(K, "crop_intrinsics")
+    out = _float_copy(K)
+    out[..., 0, 2] = K[..., 0, 2] - x0
+    out[..., 1, 2] = K[..., 1, 2] - y0
+    return out
+
+
+def invert_intrinsics(K: ArrayLike) -> ArrayLike:
+    """Closed-form inverse of pinhole intrinsics (with skew), batched, numpy or torch.
+
+    Cheaper and better conditioned than a general matrix inverse, and differentiable in torch.
+    """
+    _check_k(K, "invert_intrinsics")
+    fx, fy = K[..., 0, 0], K[..., 1, 1]
+    s, cx, cy = K[..., 0, 1], K[..., 0, 2], K[..., 1, 2]
+    out = _float_copy(K)
+    out[..., :, :] = 0
+    out[..., 0, 0] = 1.0 / fx
+    out[..., 0, 1] = -s / (fx * fy)
+    out[..., 0, 2] = (s * cy - cx * fy) / (fx * fy)
+    out[..., 1, 1] = 1.0 / fy
+    out[..., 1, 2] = -cy / fy
+    out[..., 2, 2] = 1.0
+    return out
+
+
+def validate_intrinsics(K: np.ndarray, name: str = "K") -> np.ndarray:
+    """Return ``K`` as a 3x3 float64 array or raise ``ValueError`` naming ``name``.
+
+    Checks shape, finiteness, positive focal lengths and the last row ``[0, 0, 1]``; used at the
+    numpy/OpenCV boundary so bad calibration fails loudly instead of producing a silent wrong pose.
+    """
+    K = np.asarray(K, dtype=np.float64)
+    if K.shape != (3, 3):
+        raise ValueError(f"{name} must be a 3x3 intrinsics matrix, got shape {K.shape}")
+    if not np.all(np.isfinite(K)):
+        raise ValueError(f"{name} contains non-finite values: {K.tolist()}")
+    if K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise ValueError(f"{name} must have positive focal lengths, got fx={K[0, 0]}, fy={K[1, 1]}")
+    if not np.allclose(K[2], [0.0, 0.0, 1.0]):
+        raise ValueError(f"{name} last row must be [0, 0, 1], got {K[2].tolist()}")
+    return K

@@ -1,0 +1,100 @@
+"""Inverse warping: rigid flow from depth + pose, and sampling an image at flow-displaced pixels.
+
+Both warping losses (photometric reconstruction from depth + pose, and from optical flow) and the
+forward-backward flow check reduce to "sample image ``src`` at ``p + flow(p)``", so there is one
+sampler here. ``grid_sample`` is used with ``align_corners=True`` because then normalised -1 and +1
+are the *centres* of the first and last pixels, which matches the project convention of pixel
+centres at integer coordinates: pixel x maps to ``2 x / (W - 1) - 1`` exactly.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from depth_pose_ros.geometry.camera import backproject, invert_intrinsics, pixel_grid, project
+from depth_pose_ros.geometry.se3 import transform_points
+
+
+def pixels_to_grid(pix: torch.Tensor) -> torch.Tensor:
+    """Bx2xHxW absolute pixel coordinates -> BxHxWx2 normalised ``grid_sample`` grid.
+
+    The normalisation uses the *same* H, W as ``pix`` (the sampled image must have that size);
+    ``align_corners=True`` semantics: pixel 0 -> -1, pixel W-1 -> +1.
+    """
+    if pix.dim() != 4 or pix.shape[1] != 2:
+        raise ValueError(f"pixels_to_grid: expected Bx2xHxW pixels, got {tuple(pix.shape)}")
+    h, w = pix.shape[-2:]
+    gx = pix[:, 0] * (2.0 / max(w - 1, 1)) - 1.0
+    gy = pix[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
+    return torch.stack((gx, gy), dim=-1)
+
+
+def _inside(pix: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Bx1xHxW float mask: 1 where the sample point lies within the pixel-centre hull of the image."""
+    x, y = pix[:, 0:1], pix[:, 1:2]
+    inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+    return inside.to(pix.dtype)
+
+
+def warp_by_flow(src: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample ``src`` at ``p + flow(p)`` for every pixel p of the target grid (backward warping).
+
+    Args:
+        src: BxCxHxW image/feature map to sample (the "source" view).
+        flow: Bx2xHxW flow (dx, dy) in pixels defined on the target grid, pointing into ``src``.
+
+    Returns:
+        ``(warped, valid)``: warped BxCxHxW (bilinear; outside samples clamp to the border, so
+        values stay finite and gradients stay local), and valid Bx1xHxW float, 1 where the sample
+        point lies inside the image (callers mask losses with it).
+    """
+    if src.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2:
+        raise ValueError(f"warp_by_flow: need src BxCxHxW and flow Bx2xHxW, got {tuple(src.shape)} "
+                         f"and {tuple(flow.shape)}")
+    if src.shape[0] != flow.shape[0] or src.shape[-2:] != flow.shape[-2:]:
+        raise ValueError(f"warp_by_flow: src {tuple(src.shape)} and flow {tuple(flow.shape)} must share "
+                         "batch and spatial size")
+    h, w = flow.shape[-2:]
+    pix = pixel_grid(h, w, device=flow.device, dtype=flow.dtype) + flow
+    grid = pixels_to_grid(pix).to(src.dtype)
+    warped = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return warped, _inside(pix, h, w)
+
+
+def rigid_flow(depth_t: torch.Tensor, T_s_t: torch.Tensor, K: torch.Tensor,
+               eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flow induced on the target view by its depth and the camera motion.
+
+    Args:
+        depth_t: Bx1xHxW depth (z, metres) of the target view.
+        T_s_t: Bx4x4 ``T_source_target``: maps target-camera points into the source camera.
+        K: Bx3x3 (or 3x3) intrinsics shared by both views.
+        eps: z clamp of the projection (points behind the source camera get finite pixels).
+
+    Returns:
+        ``(flow, z_s)``: flow Bx2xHxW such that target pixel p appears at ``p + flow(p)`` in the
+        source image, and z_s Bx1xHxW the depth of that point in the source camera (``<= 0``: behind).
+    """
+    if depth_t.dim() != 4 or depth_t.shape[1] != 1:
+        raise ValueError(f"rigid_flow: depth_t must be Bx1xHxW, got {tuple(depth_t.shape)}")
+    if T_s_t.dim() != 3 or T_s_t.shape[1:] != (4, 4):
+        raise ValueError(f"rigid_flow: T_s_t must be Bx4x4, got {tuple(T_s_t.shape)}")
+    K = K.to(depth_t.dtype)
+    points_t = backproject(depth_t, invert_intrinsics(K))
+    points_s = transform_points(T_s_t.to(depth_t.dtype), points_t)
+    pix_s, z_s = project(points_s, K, eps=eps)
+    h, w = depth_t.shape[-2:]
+    flow = pix_s - pixel_grid(h, w, device=depth_t.device, dtype=depth_t.dtype)
+    return flow, z_s
+
+
+def warp_rigid(src: torch.Tensor, depth_t: torch.Tensor, T_s_t: torch.Tensor,
+               K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Synthesise the target view from ``src`` using target depth and ``T_source_target``.
+
+    ``T_s_t`` (Bx4x4) maps target-camera points into the source camera. Returns ``(warped, valid)``
+    as in :func:`warp_by_flow`, with ``valid`` also 0 where the point falls behind the source camera.
+    """
+    flow, z_s = rigid_flow(depth_t, T_s_t, K)
+    warped, valid = warp_by_flow(src, flow)
+    return warped, valid * (z_s > 1e-6).to(valid.dtype)
