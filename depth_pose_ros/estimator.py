@@ -32,7 +32,7 @@ import torch
 from depth_pose_ros.estimator_types import EstimatorConfig, Result, ScaleConfig
 from depth_pose_ros.geometry.camera import scale_intrinsics, validate_intrinsics
 from depth_pose_ros.geometry.dis_flow import dis_flow
-from depth_pose_ros.geometry.se3 import invert_np
+from depth_pose_ros.geometry.se3_np import invert_np
 from depth_pose_ros.geometry.two_view import TwoViewEstimator, TwoViewResult, TwoViewStatus
 from depth_pose_ros.nets.model import DepthFlowNet
 from depth_pose_ros.scale_sources import CameraHeightScale, StereoScale

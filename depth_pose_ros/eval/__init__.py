@@ -1,7 +1,7 @@
 """eval layer of depth_pose_ros: depth, pose and flow metrics, trajectory IO, Umeyama alignment.
 
 Imports no network code and no ROS. The per-frame pose errors come from ``geometry.pose_error``
-(one definition project-wide); note that it imports ``geometry.se3``, which imports torch.
+(one definition project-wide; it and ``geometry.se3_np`` import no torch).
 """
 from depth_pose_ros.eval.align import Sim3, least_squares_scale, umeyama
 from depth_pose_ros.eval.depth_metrics import DepthMetricAccumulator, depth_metrics, garg_crop_mask

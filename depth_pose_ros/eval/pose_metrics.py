@@ -23,7 +23,7 @@ import numpy as np
 
 from depth_pose_ros.eval.align import Sim3, least_squares_scale, umeyama
 from depth_pose_ros.geometry.pose_error import relative_pose, relative_pose_errors, rotation_error_deg
-from depth_pose_ros.geometry.se3 import invert_np
+from depth_pose_ros.geometry.se3_np import invert_np
 
 KITTI_SEGMENTS_M: tuple[float, ...] = (100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0)
 # On a path too short for the 100 m segment, segments are these fractions of the GT path length.
