@@ -1,0 +1,150 @@
+"""Pairing of images with camera_info (and stereo partners) by stamp, and the latest-frame slot.
+
+Why not ``message_filters``: it is not available as a wheel, and its approximate-time policy waits for a
+full set of messages before anything is processed, which for a camera whose camera_info stops (or never
+existed) means the node silently does nothing. Here an image is paired when it is *processed*:
+
+* :class:`StampedCache` keeps the last few camera_info (or right images) keyed by their header stamp;
+  :meth:`StampedCache.lookup` returns the exact stamp when present, else the nearest entry within a
+  tolerance, and can wait a little for the exact one (camera drivers publish image and camera_info
+  together, but they travel on two topics and the image may win the race).
+* :class:`LatestSlot` holds the newest unprocessed frame only. The subscription callback replaces
+  whatever is there (counting it as dropped), so a slow estimator always works on the freshest frame
+  and no backlog can build up: latency stays bounded by one processing time.
+
+Stamps are integer nanoseconds (exact, as on the wire). No ROS imports: these are plain data structures.
+"""
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from dataclasses import dataclass
+from typing import Generic, Optional, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Match(Generic[T]):
+    """Result of :meth:`StampedCache.lookup`: the value, its stamp and how far it is from the query."""
+
+    value: T
+    stamp_ns: int
+    offset_ns: int  # entry stamp - query stamp
+
+    @property
+    def exact(self) -> bool:
+        return self.offset_ns == 0
+
+
+class StampedCache(Generic[T]):
+    """Bounded, thread-safe store of values keyed by header stamp (ns), oldest evicted first.
+
+    Written from the subscription thread, read from the worker thread.
+    """
+
+    def __init__(self, capacity: int = 30) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity: must be >= 1, got {capacity}")
+        self.capacity = int(capacity)
+        self._stamps: list[int] = []  # sorted
+        self._values: dict[int, T] = {}
+        self._cond = threading.Condition()
+        self.received = 0  # entries ever added
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._stamps)
+
+    def add(self, stamp_ns: int, value: T) -> None:
+        """Store ``value`` under ``stamp_ns`` (a repeated stamp replaces the older value)."""
+        stamp_ns = int(stamp_ns)
+        with self._cond:
+            if stamp_ns not in self._values:
+                bisect.insort(self._stamps, stamp_ns)
+            self._values[stamp_ns] = value
+            while len(self._stamps) > self.capacity:
+                del self._values[self._stamps.pop(0)]
+            self.received += 1
+            self._cond.notify_all()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._stamps.clear()
+            self._values.clear()
+
+    def lookup(self, stamp_ns: int, tolerance_ns: int, wait_s: float = 0.0) -> Optional[Match[T]]:
+        """Entry at exactly ``stamp_ns``, else the nearest within ``tolerance_ns``, else None.
+
+        ``wait_s`` > 0: when there is no exact entry yet, wait up to that long for one to arrive.
+        """
+        stamp_ns = int(stamp_ns)
+        deadline = time.monotonic() + max(0.0, wait_s)
+        with self._cond:
+            while stamp_ns not in self._values:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._cond.wait(remaining):
+                    break
+            if stamp_ns in self._values:
+                return Match(self._values[stamp_ns], stamp_ns, 0)
+            if not self._stamps:
+                return None
+            i = bisect.bisect_left(self._stamps, stamp_ns)
+            candidates = [s for s in self._stamps[max(0, i - 1): i + 1]]
+            best = min(candidates, key=lambda s: (abs(s - stamp_ns), s))
+            if abs(best - stamp_ns) > tolerance_ns:
+                return None
+            return Match(self._values[best], best, best - stamp_ns)
+
+    def latest(self) -> Optional[Match[T]]:
+        """Newest entry (offset 0), or None when empty."""
+        with self._cond:
+            if not self._stamps:
+                return None
+            s = self._stamps[-1]
+            return Match(self._values[s], s, 0)
+
+
+class LatestSlot(Generic[T]):
+    """Holds at most one item: ``put`` replaces an unprocessed one, ``take`` waits for the next.
+
+    ``dropped`` counts items that were replaced before anyone took them.
+    """
+
+    def __init__(self) -> None:
+        self._item: Optional[T] = None
+        self._cond = threading.Condition()
+        self._closed = False
+        self.dropped = 0
+        self.received = 0
+
+    def put(self, item: T) -> bool:
+        """Store ``item``; True when it replaced an unprocessed item (one frame dropped)."""
+        with self._cond:
+            replaced = self._item is not None
+            if replaced:
+                self.dropped += 1
+            self._item = item
+            self.received += 1
+            self._cond.notify_all()
+            return replaced
+
+    def take(self, timeout: Optional[float] = None) -> Optional[T]:
+        """The pending item (removing it), waiting up to ``timeout`` s; None on timeout or close."""
+        with self._cond:
+            if self._item is None and not self._closed:
+                self._cond.wait_for(lambda: self._item is not None or self._closed, timeout)
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        """Wake every waiter; later ``take`` calls return at once."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def pending(self) -> bool:
+        with self._cond:
+            return self._item is not None

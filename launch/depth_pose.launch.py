@@ -1,0 +1,54 @@
+"""Run ``depth_pose_node`` on a camera, optionally with rviz2.
+
+``ros2 launch depth_pose_ros depth_pose.launch.py image:=/camera/image_raw camera_info:=/camera/camera_info
+[params_file:=/path/params.yaml] [rviz:=true]``
+
+Thin on purpose: every node setting lives in the params file (default ``config/default.yaml``, the file
+the node tests run with); this file only remaps the camera topics and points rviz2 at
+``config/depth_pose.rviz``. With ``topics.use_compressed: true`` in the params file the node
+subscribes ``<image>/compressed``, remapped here too. Needs ``launch`` and ``launch_ros`` (a sourced
+ROS 2 install); without them run ``depth_pose_node --ros-args --params-file config/default.yaml
+-r image:=... -r camera_info:=...``.
+"""
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = get_package_share_directory("depth_pose_ros")
+    image = LaunchConfiguration("image")
+    camera_info = LaunchConfiguration("camera_info")
+    return LaunchDescription([
+        DeclareLaunchArgument("image", default_value="/camera/image_raw",
+                              description="sensor_msgs/Image topic of the camera (its /compressed with "
+                                          "topics.use_compressed)."),
+        DeclareLaunchArgument("camera_info", default_value="/camera/camera_info",
+                              description="sensor_msgs/CameraInfo topic of the camera."),
+        DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "default.yaml"),
+                              description="depth_pose_node parameters (YAML), e.g. config/kitti.yaml."),
+        DeclareLaunchArgument("rviz", default_value="false", description="Start rviz2 with depth_pose.rviz."),
+        Node(
+            package="depth_pose_ros",
+            executable="depth_pose_node",
+            name="depth_pose_node",
+            parameters=[LaunchConfiguration("params_file")],
+            remappings=[("image", image), ("image/compressed", [image, "/compressed"]),
+                        ("camera_info", camera_info)],
+            output="screen",
+            emulate_tty=True,
+        ),
+        Node(
+            package="rviz2",
+            executable="rviz2",
+            name="rviz2",
+            arguments=["-d", os.path.join(share, "config", "depth_pose.rviz")],
+            condition=IfCondition(LaunchConfiguration("rviz")),
+            output="screen",
+        ),
+    ])
