@@ -1,0 +1,9 @@
+"""Self-supervised training of ``depth_pose_ros`` networks (top-level package, beside the core).
+
+Entry point: ``depth-pose train --config training/configs/NAME.yaml [key=value ...]`` or
+:func:`training.train.train`. Modules: ``config`` (typed YAML config with ``base:`` inheritance),
+``augment`` (clips -> augmented samples with exact intrinsics), ``losses_from_config`` (assembles the
+configured loss terms of ``depth_pose_ros.losses``), ``state`` (atomic training checkpoints, resume),
+``distributed`` (torchrun / DDP helpers), ``periodic_eval`` (held-out metrics during training),
+``train`` (the loop). Online refinement lives in ``depth_pose_ros.refinement`` (the Estimator uses it).
+"""
