@@ -35,6 +35,7 @@ from depth_pose_ros.geometry.dis_flow import dis_flow
 from depth_pose_ros.geometry.se3_np import invert_np
 from depth_pose_ros.geometry.two_view import TwoViewEstimator, TwoViewResult, TwoViewStatus
 from depth_pose_ros.nets.model import DepthFlowNet
+from depth_pose_ros.refinement import refine_estimator
 from depth_pose_ros.scale_sources import CameraHeightScale, StereoScale
 
 __all__ = ["Estimator", "EstimatorConfig", "FrameError", "Result", "ScaleConfig"]
@@ -84,6 +85,7 @@ class Estimator:
         self._scale = 1.0
         self._last_T_cur_prev: Optional[np.ndarray] = None
         self._origin = np.eye(4)  # pose given to the first frame after a reset
+        self.refiner = None  # OnlineRefiner, created on first use by refine_estimator
 
     # ----------------------------------------------------------------------------------- public
     @classmethod
@@ -107,6 +109,8 @@ class Estimator:
         self._prev = None
         self._last_T_cur_prev = None
         self.two_view.reset()
+        if self.refiner is not None:
+            self.refiner.reset()
         if self.scale_source is not None:
             self.scale_source.reset()
         self._scale = 1.0
@@ -132,6 +136,8 @@ class Estimator:
         t0 = time.perf_counter()
         cfg = self.config
         net_img, K_net = self._prepare(image, K)
+        if cfg.refinement.enabled:  # GLNet online refinement on the recent frames (updates the weights)
+            refine_estimator(self, net_img, K_net)
         stamp = float(stamp)
         if not np.isfinite(stamp):
             raise FrameError(f"timestamp must be finite, got {stamp}")

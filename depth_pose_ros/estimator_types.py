@@ -11,6 +11,7 @@ from typing import Literal, Optional
 import numpy as np
 
 from depth_pose_ros.geometry.two_view import TwoViewConfig
+from depth_pose_ros.refinement import RefinementConfig
 
 
 @dataclass
@@ -49,6 +50,7 @@ class EstimatorConfig:
     num_threads: int = 0  # torch intra-op threads (0: leave torch's default)
     two_view: TwoViewConfig = field(default_factory=TwoViewConfig)
     scale: ScaleConfig = field(default_factory=ScaleConfig)
+    refinement: RefinementConfig = field(default_factory=RefinementConfig)  # GLNet online refinement
 
 
 @dataclass

@@ -27,7 +27,7 @@ want="$(cat "$ROOT/setup.py" "$ROOT/setup.cfg" "$ROOT/scripts/setup.sh" "$ROOT/s
 
 # Fast path: everything imports and nothing changed since the last successful run.
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
-   && "$PY" -c "import torch, rclpy, tf2_msgs.msg, depth_pose_ros" 2>/dev/null; then
+   && "$PY" -c "import torch, rclpy, tf2_msgs.msg, depth_pose_ros, training" 2>/dev/null; then
   log "up to date ($V)"
   exit 0
 fi
@@ -57,6 +57,6 @@ fi
 # 4. The project with its dev extras (editable).
 log "installing depth_pose_ros[dev]"
 pip_install -e "$ROOT[dev]"
-"$PY" -c "import torch, rclpy, tf2_msgs.msg, depth_pose_ros" 
+"$PY" -c "import torch, rclpy, tf2_msgs.msg, depth_pose_ros, training"
 echo "$want" > "$STAMP"
 log "done ($V)"

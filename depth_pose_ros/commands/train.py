@@ -18,23 +18,7 @@ import sys
 from pathlib import Path
 
 
-def _import_training() -> None:
-    """Make the top-level ``training`` package importable from a source checkout.
-
-    An installed package has it in site-packages; an editable install made before ``training/``
-    existed maps only ``depth_pose_ros``, so fall back to the repository root beside it.
-    """
-    try:
-        import training  # noqa: F401
-    except ModuleNotFoundError:
-        from depth_pose_ros.paths import REPO_ROOT
-
-        if (REPO_ROOT / "training" / "__init__.py").is_file():
-            sys.path.insert(0, str(REPO_ROOT))
-
-
 def run(args: argparse.Namespace) -> int:
-    _import_training()
     from depth_pose_ros.checkpoint import CheckpointError
     from training.config import load_train_config
     from training.train import NonFiniteLossError, Trainer

@@ -19,14 +19,16 @@ def pixels_to_grid(pix: torch.Tensor) -> torch.Tensor:
     """Bx2xHxW absolute pixel coordinates -> BxHxWx2 normalised ``grid_sample`` grid.
 
     The normalisation uses the *same* H, W as ``pix`` (the sampled image must have that size);
-    ``align_corners=True`` semantics: pixel 0 -> -1, pixel W-1 -> +1.
+    ``align_corners=True`` semantics: pixel 0 -> -1, pixel W-1 -> +1. Non-finite coordinates (from a
+    diverged network output) become a point outside the image: ``grid_sample``'s CPU backward can
+    crash the process on NaN grids, and such samples are masked as invalid anyway.
     """
     if pix.dim() != 4 or pix.shape[1] != 2:
         raise ValueError(f"pixels_to_grid: expected Bx2xHxW pixels, got {tuple(pix.shape)}")
     h, w = pix.shape[-2:]
     gx = pix[:, 0] * (2.0 / max(w - 1, 1)) - 1.0
     gy = pix[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
-    return torch.stack((gx, gy), dim=-1)
+    return torch.nan_to_num(torch.stack((gx, gy), dim=-1), nan=-2.0, posinf=-2.0, neginf=-2.0)
 
 
 def _inside(pix: torch.Tensor, h: int, w: int) -> torch.Tensor:

@@ -102,3 +102,25 @@ def test_untrained_estimator_on_kitti_06(kitti_odometry_dir):
             assert r.flow is not None and np.all(np.isfinite(r.flow))
         poses.append(r.T_world_cam)
     assert len(poses) == 51
+
+
+def test_online_refinement_through_the_estimator_hook():
+    """GLNet online refinement via the Estimator: it runs on the frame window, never makes the
+    self-supervised loss worse, moves the weights exactly when it reports a move, stays finite."""
+    est = _small_estimator()
+    est.config.refinement.enabled = True
+    est.config.refinement.iterations = 3
+    est.config.refinement.lr = 1e-3
+    before = [p.detach().clone() for p in est.model.parameters()]
+    K = K_KITTI * [[0.3], [0.3], [1]]
+    base = _textured(7)
+    for i in range(4):  # a shifting texture: a real (if simple) motion
+        r = est.step(np.roll(base, 2 * i, axis=1), K, 0.1 * i)
+        assert np.all(np.isfinite(r.depth)) and np.all(np.isfinite(r.T_world_cam))
+    stats = est.refiner.last_stats
+    assert stats is not None and stats.iterations == 3
+    assert stats.loss_after <= stats.loss_before + 1e-9
+    changed = any(not torch.equal(a, b) for a, b in zip(before, est.model.parameters()))
+    assert changed == (stats.param_distance > 0)
+    est.reset()
+    assert est.step(base, K, 10.0).status == "first"

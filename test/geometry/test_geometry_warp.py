@@ -100,3 +100,15 @@ def test_shape_errors():
         warp_by_flow(torch.zeros(1, 1, 4, 4), torch.zeros(1, 2, 4, 5))
     with pytest.raises(ValueError, match="rigid_flow: T_s_t"):
         rigid_flow(torch.ones(1, 1, 4, 4), torch.eye(3)[None], torch.eye(3))
+
+
+def test_non_finite_flow_gives_invalid_finite_samples_and_gradients():
+    src = torch.rand(1, 3, 8, 10, requires_grad=True)
+    flow = torch.zeros(1, 2, 8, 10)
+    flow[0, 0, 2, 3] = float("nan")
+    flow[0, 1, 4, 5] = float("inf")
+    warped, valid = warp_by_flow(src, flow)
+    assert torch.isfinite(warped).all()
+    assert valid[0, 0, 2, 3] == 0 and valid[0, 0, 4, 5] == 0 and valid.sum() == 78
+    warped.sum().backward()
+    assert torch.isfinite(src.grad).all()

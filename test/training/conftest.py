@@ -1,16 +1,9 @@
 """Fixtures of the training tests: tiny configs of the shipped methods on tiny synthetic clips."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # `training` is a top-level folder beside the package (editable installs
-    sys.path.insert(0, str(REPO))  # made before it existed do not map it)
-
-from training.config import TrainConfig, load_train_config  # noqa: E402
+from training.config import TrainConfig, load_train_config
 
 TINY_SPEC = "synthetic:seed=3,length=8,height=64,width=96"
 
