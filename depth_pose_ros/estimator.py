@@ -34,6 +34,7 @@ from depth_pose_ros.geometry.camera import scale_intrinsics, validate_intrinsics
 from depth_pose_ros.geometry.dis_flow import dis_flow
 from depth_pose_ros.geometry.se3_np import invert_np
 from depth_pose_ros.geometry.two_view import TwoViewEstimator, TwoViewResult, TwoViewStatus
+from depth_pose_ros.nets.fast import FastPathOptions, autocast_dtype, optimize_for_inference
 from depth_pose_ros.nets.model import DepthFlowNet
 from depth_pose_ros.refinement import refine_estimator
 from depth_pose_ros.scale_sources import CameraHeightScale, StereoScale
@@ -71,12 +72,14 @@ class Estimator:
         if cfg.flow_source == "network" and model.flow_decoder is None:
             raise ValueError("flow_source='network' needs a model with the flow decoder enabled")
         self.channels = model.cfg.encoder.image_channels
-        if cfg.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        if cfg.compile:  # in place, so parameter names (and checkpoints) stay the same
-            for module in (self.model.encoder, self.model.depth_decoder, self.model.flow_decoder):
-                if module is not None:
-                    module.compile(dynamic=False)
+        if (cfg.fast_path or cfg.compile) and cfg.refinement.enabled:
+            raise ValueError("online refinement trains the weights: it cannot run on the fast path "
+                             "(folded BatchNorm / compiled modules); disable one of them")
+        if cfg.fast_path or cfg.compile:
+            options = FastPathOptions(fuse_batchnorm=cfg.fast_path, channels_last=cfg.fast_path, autocast=False,
+                                      compile=cfg.compile)
+            self.model = optimize_for_inference(self.model, options, self.device, (cfg.height, cfg.width)).model
+        self._autocast_dtype = _autocast_dtype(cfg, self.device)
         self.two_view = TwoViewEstimator(cfg.two_view)
         self.scale_source = _make_scale_source(cfg.scale)
         self._state = None
@@ -268,17 +271,27 @@ class Estimator:
     def _to_tensor(self, img: np.ndarray) -> torch.Tensor:
         arr = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
         x = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device, torch.float32).div_(255.0)[None]
-        if self.config.channels_last:
+        if self.config.fast_path:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
     def _autocast(self):
-        p = self.config.precision
-        if p == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        if p == "fp16" and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
+        if self._autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self._autocast_dtype)
+
+
+def _autocast_dtype(cfg: EstimatorConfig, device: torch.device) -> Optional[torch.dtype]:
+    """Reduced precision of the network pass (None: fp32); depth/flow heads stay fp32 inside the nets."""
+    if cfg.precision == "auto":
+        return autocast_dtype(device) if cfg.fast_path else None
+    if cfg.precision == "bf16":
+        return torch.bfloat16
+    if cfg.precision == "fp16":
+        if device.type != "cuda":
+            raise ValueError("precision fp16 needs a CUDA device (use bf16 on CPU)")
+        return torch.float16
+    return None
 
 
 def _make_scale_source(cfg: ScaleConfig):

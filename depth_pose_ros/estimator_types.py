@@ -40,9 +40,11 @@ class EstimatorConfig:
     height: int = 192  # network input size; frames are resized to it and K scaled
     width: int = 640
     device: str = "cpu"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16: CPU autocast, fp16: CUDA AMP
-    channels_last: bool = False
-    compile: bool = False
+    # fast path: BatchNorm folded into the convolutions, channels_last, reduced-precision autocast
+    fast_path: bool = False
+    # auto: bf16 (CPU with native bf16) / fp16 (CUDA) when fast_path is on, else fp32
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    compile: bool = False  # torch.compile with weight freezing (falls back to eager when unavailable)
     flow_source: Literal["network", "dis"] = "network"  # dis: classical flow (baseline / debugging)
     backward_flow: bool = True  # needed for fb-consistency scores and occlusion masks
     max_gap_s: float = 0.5  # a larger timestamp gap resets the recurrent state and the tracking

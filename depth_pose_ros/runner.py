@@ -102,8 +102,8 @@ def trajectory_panel(poses: list[np.ndarray], gt: Optional[list[np.ndarray]], si
     for _name, p, colour in paths:
         xy = np.stack([(p[:, 0] - centre[0]) * scale + w / 2, h / 2 - (p[:, 2] - centre[1]) * scale], axis=1)
         cv2.polylines(panel, [np.round(xy).astype(np.int32)], False, colour, 2, cv2.LINE_AA)
-    cv2.putText(panel, "top view: estimate (Sim(3)-aligned) orange, GT green" if gt is not None else "trajectory (top view)",
-                (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    title = "top view: estimate (Sim(3)-aligned) orange, GT green" if gt is not None else "trajectory (top view)"
+    cv2.putText(panel, title, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(panel, f"span {span:.1f} m", (6, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     return panel
 

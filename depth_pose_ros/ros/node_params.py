@@ -54,7 +54,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("estimator_config", "", "Optional EstimatorConfig YAML (e.g. two_view settings); the parameters "
                                       "below override its values."),
     ParamSpec("device", "cpu", "torch device: cpu, cuda, cuda:1, ..."),
-    ParamSpec("precision", "fp32", "fp32, bf16 (CPU autocast) or fp16 (CUDA AMP)."),
+    ParamSpec("precision", "auto", "auto (bf16/fp16 on the fast path, else fp32), fp32, bf16 (CPU) or fp16 (CUDA)."),
+    ParamSpec("fast_path", False, "Fold BatchNorm, channels_last and reduced-precision autocast (faster inference)."),
     ParamSpec("num_threads", 0, "torch intra-op threads (0: torch's default)."),
     ParamSpec("input.height", 192, "Network input height (multiple of 32); images are resized, K scaled."),
     ParamSpec("input.width", 640, "Network input width (multiple of 32)."),
@@ -179,7 +180,7 @@ def parse_settings(values: Mapping[str, Any]) -> NodeSettings:
                  stereo_baseline_m=get("scale.stereo_baseline_m", float))
     estimator_data.update(
         height=get("input.height", int), width=get("input.width", int), device=get("device", str),
-        precision=get("precision", str), num_threads=get("num_threads", int),
+        precision=get("precision", str), fast_path=get("fast_path", bool), num_threads=get("num_threads", int),
         flow_source=get("flow_source", str), max_gap_s=get("max_gap_s", float),
         max_depth_m=get("max_depth_m", float), scale=scale,
     )

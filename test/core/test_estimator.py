@@ -124,3 +124,25 @@ def test_online_refinement_through_the_estimator_hook():
     assert changed == (stats.param_distance > 0)
     est.reset()
     assert est.step(base, K, 10.0).status == "first"
+
+
+def test_fast_path_matches_eager_closely():
+    """BN folding + channels_last (+ bf16 where the CPU has it) keeps depth and pose close to fp32."""
+    K = K_KITTI * [[0.3], [0.3], [1]]
+    eager, fast = _small_estimator(), _small_estimator(fast_path=True)
+    for i in range(3):
+        image = np.roll(_textured(11), 3 * i, axis=1)
+        a, b = eager.step(image, K, 0.1 * i), fast.step(image, K, 0.1 * i)
+        rel = np.abs(np.log(a.depth) - np.log(b.depth))
+        assert np.median(rel) < 0.02 and np.all(np.isfinite(b.depth))
+        if b.flow is not None:
+            assert np.median(np.abs(a.flow - b.flow)) < 0.05
+
+
+def test_fast_path_and_refinement_exclude_each_other():
+    with pytest.raises(ValueError, match="refinement"):
+        cfg = NetConfig.from_dict({"encoder": {"width": 0.25}})
+        from depth_pose_ros.refinement import RefinementConfig
+
+        Estimator(build_model(cfg), EstimatorConfig(height=64, width=192, fast_path=True,
+                                                    refinement=RefinementConfig(enabled=True)))
