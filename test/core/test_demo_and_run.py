@@ -51,3 +51,12 @@ def test_run_on_kitti_folder(tmp_path, kitti_odometry_dir):
 def test_run_rejects_bad_arguments(tmp_path, capsys):
     assert main(["run", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), *SMALL]) == 1
     assert "nowhere" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_export_writes_onnx_with_parity(tmp_path):
+    out = tmp_path / "step.onnx"
+    assert main(["export", "--out", str(out), "--height", "64", "--width", "192", "--check"]) == 0
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["inputs"][0] == "image" and "depth" in info["outputs"]
+    assert info["max_abs_diff_vs_torch"] < 1e-3
