@@ -17,7 +17,7 @@ log() { printf '[setup] %s\n' "$*"; }
 if [ ! -x "$V/bin/python" ]; then
   log "creating virtual environment $V"
   "$PYBIN" -m venv "$V"
-  "$V/bin/python" -m pip install -q --upgrade pip
+  "$V/bin/python" -m pip install -q --upgrade pip 2> >(grep -v "is ignored: it is neither" >&2)
 fi
 PY="$V/bin/python"
 # pip's "Location ... is ignored" warnings (machine-wide find-links that do not exist) are noise.
