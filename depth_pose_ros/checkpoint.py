@@ -21,6 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from depth_pose_ros.config_utils import dict_diff
 from depth_pose_ros.nets.config import NetConfig, architecture_signature
 from depth_pose_ros.nets.model import DepthFlowNet, build_model
 
@@ -105,7 +106,7 @@ def load_model(path: str | Path, map_location: str = "cpu",
     if expected is not None and architecture_signature(expected) != signature:
         raise CheckpointError(
             f"{path}: checkpoint architecture {signature} does not match the configured architecture "
-            f"{architecture_signature(expected)}; differing fields: {_diff(cfg.to_dict(), expected.to_dict())}")
+            f"{architecture_signature(expected)}; differing fields: {dict_diff(cfg.to_dict(), expected.to_dict())}")
     model = build_model(cfg)
     try:
         state = load_file(str(path), device=map_location)
@@ -120,13 +121,3 @@ def load_model(path: str | Path, map_location: str = "cpu",
                               f"unexpected {unexpected[:5]})")
     extra = json.loads(meta.get("extra", "{}") or "{}")
     return model, extra
-
-
-def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested dicts."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: list[str] = []
-        for k in sorted(set(a) | set(b)):
-            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
-        return out
-    return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} vs {b!r}"]

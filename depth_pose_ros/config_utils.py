@@ -113,6 +113,20 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+def dict_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """``key: a -> b`` for every dotted key whose value differs between two nested mappings.
+
+    Used to say exactly which fields make two configs (e.g. a checkpoint's and the requested one)
+    incompatible, instead of only that they differ.
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in sorted(set(a) | set(b)):
+            out += dict_diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} -> {b!r}"]
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``a.b.c=value`` -> (["a","b","c"], yaml-parsed value)."""
     if "=" not in text:

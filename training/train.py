@@ -41,7 +41,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from depth_pose_ros.checkpoint import load_model, save_model
-from depth_pose_ros.config_utils import ConfigError
+from depth_pose_ros.config_utils import ConfigError, dict_diff
 from depth_pose_ros.data.clips import ClipDataset
 from depth_pose_ros.data.source import open_source
 from depth_pose_ros.nets.model import ClipOutput, DepthFlowNet, FlowOutput, build_model
@@ -264,16 +264,6 @@ class TrainSummary:
     evals: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _dict_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """``key: old -> new`` for every dotted key whose value differs between two nested mappings."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: list[str] = []
-        for k in sorted(set(a) | set(b)):
-            out += _dict_diff(a.get(k), b.get(k), f"{prefix}{k}.")
-        return out
-    return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} -> {b!r}"]
-
-
 def _jsonable(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return None
@@ -398,7 +388,7 @@ class Trainer:
         """Resuming with other settings is allowed (e.g. more steps), but said out loud."""
         import yaml
 
-        diffs = _dict_diff(yaml.safe_load(stored_yaml) or {}, self.cfg.to_dict())
+        diffs = dict_diff(yaml.safe_load(stored_yaml) or {}, self.cfg.to_dict())
         if diffs:
             print(f"resuming {path} with a changed config: {'; '.join(diffs[:8])}", flush=True)
 

@@ -30,7 +30,7 @@ def test_other_architecture_is_rejected_with_the_difference(tmp_path):
     path = tmp_path / "m.safetensors"
     save_model(path, _model(0.25))
     expected = NetConfig.from_dict({"encoder": {"width": 0.5}})
-    with pytest.raises(CheckpointError, match=r"encoder\.width: 0\.25 vs 0\.5"):
+    with pytest.raises(CheckpointError, match=r"encoder\.width: 0\.25 -> 0\.5"):
         load_model(path, expected=expected)
 
 

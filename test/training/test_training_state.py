@@ -114,7 +114,7 @@ def test_resume_with_another_architecture_fails_clearly(tmp_path) -> None:
     with pytest.raises(CheckpointError) as info:
         _trainer(tmp_path / "run", "cpu_smoke_monodepth2", "model.encoder.width=0.5")
     msg = str(info.value)
-    assert "cannot resume" in msg and "encoder.width: 0.25 vs 0.5" in msg and "config.yaml" in msg
+    assert "cannot resume" in msg and "encoder.width: 0.25 -> 0.5" in msg and "config.yaml" in msg
 
 
 def test_no_resume_refuses_an_existing_run(tmp_path) -> None:
