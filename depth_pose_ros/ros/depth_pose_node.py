@@ -55,7 +55,6 @@ from depth_pose_ros.ros.convert import (
     stamp_to_ns,
     transform_msg,
 )
-from depth_pose_ros.ros.depth_colormap import DepthColorizer
 from depth_pose_ros.ros.diagnostics import NodeStats, diagnostic_array
 from depth_pose_ros.ros.frame_sync import LatestSlot, StampedCache
 from depth_pose_ros.ros.node_params import (
@@ -77,6 +76,7 @@ from depth_pose_ros.ros.odometry_math import (
 )
 from depth_pose_ros.ros.qos import describe_qos, qos_from_name
 from depth_pose_ros.ros.tf_broadcast import TfBroadcaster
+from depth_pose_ros.viz import DepthColorizer
 
 #: The same kind of problem is logged at most once per this many seconds (with a count of the rest).
 LOG_THROTTLE_S = 5.0

@@ -196,8 +196,7 @@ def test_depth_to_points_hand_computed():
 
 
 def test_fast_depth_colorizer_matches_viz_colorize_depth():
-    from depth_pose_ros.ros.depth_colormap import DepthColorizer
-    from depth_pose_ros.viz import colorize_depth
+    from depth_pose_ros.viz import DepthColorizer, colorize_depth
 
     depth = np.random.default_rng(0).uniform(1, 80, (48, 64)).astype(np.float32)
     depth[:4] = 0.0
