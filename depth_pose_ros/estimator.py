@@ -214,6 +214,18 @@ class Estimator:
         result.timings_ms = timings
         return result
 
+    def flow_between(self, image1: np.ndarray, image2: np.ndarray) -> np.ndarray:
+        """Network forward flow image1 -> image2 (HxWx2 at the network size), from a fresh recurrent
+        state; the streaming state is left untouched. For pairwise benchmarks such as KITTI 2015."""
+        eye = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]])
+        a, _ = self._prepare(image1, eye * [[max(image1.shape[:2])], [max(image1.shape[:2])], [1]])
+        b, _ = self._prepare(image2, eye * [[max(image2.shape[:2])], [max(image2.shape[:2])], [1]])
+        with torch.inference_mode(), self._autocast():
+            feats_a, state = self.model.encode(self._to_tensor(a), None)
+            feats_b, _ = self.model.encode(self._to_tensor(b), state)
+            flow = self.model.predict_flow(feats_a, feats_b, both_directions=False).forward[0]
+        return _finite_flow(flow[0].float().permute(1, 2, 0).cpu().numpy())
+
     # ---------------------------------------------------------------------------------- helpers
     def _metric_relative_pose(self, tv: TwoViewResult) -> np.ndarray:
         """``T_cur_prev`` with the translation in the units of the published depth.

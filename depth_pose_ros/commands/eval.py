@@ -1,7 +1,7 @@
 """`depth-pose eval {depth,pose,flow}`: evaluate saved outputs (or classical flow) against GT.
 
 Prints a table to stdout and, with ``--json PATH``, writes every number (NaN as null) for scripts
-and benchmark pages. No network is run (learned flow has only the ``--checkpoint`` hook); heavy
+and benchmark pages. Networks run only for ``eval flow --checkpoint`` (learned flow); heavy
 imports happen inside the command functions so that ``depth-pose --help`` stays fast.
 """
 from __future__ import annotations
@@ -178,23 +178,12 @@ def run_depth(args: argparse.Namespace) -> int:
 # eval flow
 # ----------------------------------------------------------------------------------------------
 def _learned_flow(checkpoint: str) -> Callable[[Any, Any], Any]:
-    """Hook for learned flow (``--checkpoint``). The streaming ``depth_pose_ros.estimator`` is added
-    by a later issue; until it is wired here this raises a clear error instead of guessing its API."""
-    import importlib
+    """Flow of a trained model (``--checkpoint``): the network's forward flow at its input size (the
+    caller resizes it, values scaled, to the ground truth's size)."""
+    from depth_pose_ros.model_zoo import build_estimator
 
-    try:
-        importlib.import_module("depth_pose_ros.estimator")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("depth_pose_ros.estimator"):
-            raise ValueError(
-                f"--checkpoint {checkpoint}: learned flow is not available in this build "
-                "(depth_pose_ros.estimator is missing); use --method dis or --pred-dir"
-            ) from None
-        raise
-    raise ValueError(
-        f"--checkpoint {checkpoint}: learned flow evaluation is not wired to depth_pose_ros.estimator in "
-        "this build; save its flow as .npy / KITTI PNG and use --pred-dir"
-    )
+    estimator, _ = build_estimator(checkpoint, allow_untrained=False)
+    return estimator.flow_between
 
 
 def _read_pred_flow(path: Path) -> Any:
@@ -324,6 +313,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = flow.add_mutually_exclusive_group()
     source.add_argument("--pred-dir", help="evaluate saved flow instead: <name>_10.npy (HxWx2) or KITTI PNG")
     source.add_argument("--checkpoint",
-                        help="learned flow from a checkpoint (needs depth_pose_ros.estimator)")
+                        help="learned flow of a model (.safetensors file or model folder)")
     common(flow)
     flow.set_defaults(func=run_flow)
