@@ -240,6 +240,58 @@ def correlation_variants(args: argparse.Namespace) -> None:
         print(f"| 2x{c}x{h}x{w} | 3 | {ms[0]:.2f} | {ms[1]:.2f} | {ms[2]:.2f} |")
 
 
+def conv_macs(args: argparse.Namespace) -> None:
+    """Multiply-accumulates of every Conv2d per frame (forward hooks), by top-level module; load-independent."""
+    import torch
+
+    from depth_pose_ros.nets.config import NetConfig
+    from depth_pose_ros.nets.model import build_model
+    from depth_pose_ros.nets.reference import ReferenceMonodepth2
+
+    def count(model: torch.nn.Module, run) -> dict[str, int]:
+        macs: dict[str, int] = {}
+        hooks = []
+        for name, mod in model.named_modules():
+            if isinstance(mod, torch.nn.Conv2d):
+                top = name.split(".")[0]
+                per_out = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+
+                def hook(_m, _i, out, top=top, per_out=per_out) -> None:
+                    macs[top] = macs.get(top, 0) + out.numel() * per_out
+
+                hooks.append(mod.register_forward_hook(hook))
+        with torch.no_grad():
+            run()
+        for h in hooks:
+            h.remove()
+        return macs
+
+    print("| size | model | GMAC by module | total GMAC | parameters (M) |")
+    print("|---|---|---|---|---|")
+    for h, w in args.sizes:
+        x = torch.rand(1, 3, h, w)
+        models = [(p.stem, build_model(NetConfig.from_yaml(p)).eval()) for p in args.macs_configs]
+        for label, model in models:
+            with torch.no_grad():
+                prev, state = model.encode(x)
+
+            def step(model=model, prev=prev, state=state, x=x) -> None:
+                feats, _ = model.encode(x, state)
+                model.predict_depth(feats, model.stream_features(prev, feats, x, x) if model.idce else None)
+                if model.flow_decoder is not None:
+                    model.predict_flow(prev, feats)
+
+            macs = count(model, step)
+            parts = ", ".join(f"{k} {v / 1e9:.2f}" for k, v in macs.items())
+            n_par = sum(p.numel() for p in model.parameters()) / 1e6
+            print(f"| {h}x{w} | {label} | {parts} | {sum(macs.values()) / 1e9:.2f} | {n_par:.1f} |")
+        ref = ReferenceMonodepth2().eval()
+        macs = count(ref, lambda: ref.step(x, x))  # noqa: B023
+        parts = ", ".join(f"{k} {v / 1e9:.2f}" for k, v in macs.items())
+        n_par = sum(p.numel() for p in ref.parameters()) / 1e6
+        print(f"| {h}x{w} | reference | {parts} | {sum(macs.values()) / 1e9:.2f} | {n_par:.1f} |")
+
+
 def breakdown(args: argparse.Namespace) -> None:
     """Per-component cost in CPU milliseconds (``time.process_time``), ours eager/fast and the reference.
 
@@ -286,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="also torch.compile our fast path")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="model YAML (ours)")
     parser.add_argument("--json", type=Path, help="write all results to this file")
+    parser.add_argument("--macs", nargs="*", type=Path, dest="macs_configs", default=None,
+                        help="instead: conv MACs per frame of these model YAMLs (default: --config) and the reference")
     parser.add_argument("--correlation", action="store_true",
                         help="instead: single-thread CPU ms of cost-volume implementations at our level sizes")
     parser.add_argument("--breakdown", action="store_true",
@@ -302,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.config.is_file():
         parser.error(f"--config: file not found: {args.config}")
+    if args.macs_configs is not None:
+        args.macs_configs = args.macs_configs or [args.config]
+        conv_macs(args)
+        return 0
     if args.correlation:
         print(f"# bench_networks --correlation: 1 thread, CPU ms (median of {args.iters}), "
               f"load {os.getloadavg()[0]:.2f}")

@@ -2,12 +2,13 @@
 ONNX export of the streaming step with an onnxruntime parity check.
 
 Why each piece: on the 2-core target CPU (AVX512-BF16, no AMX) oneDNN convolutions in bf16 with an
-NHWC (channels_last) layout run ~1.7x faster than fp32 NCHW (the encoder, fast path incl. BN folding,
-~2.4x: docs/bench_nets.md); folding BatchNorm into the preceding
-convolution removes one full read/write per conv; ``torch.compile`` can fuse the remaining
-element-wise work but must never be required (it needs a C++ toolchain and minutes of warm-up), so
-every failure falls back to eager. Outputs that carry metric meaning (depth, flow) are computed in
-fp32 by the heads (see depth/flow decoders), so autocast does not quantise them.
+NHWC (channels_last) layout run ~1.7x faster than fp32 NCHW (the encoder with BN folding ~2.4x,
+docs/bench_nets.md); folding BatchNorm into the preceding convolution removes one full read/write per
+conv. ``torch.compile`` can fuse the remaining element-wise work but must never be required (it needs a
+C++ toolchain and minutes of warm-up), so every failure falls back to eager; measured here it is ~15%
+faster than the eager fast path at 192x640 for ~85 s of first compilation and +120 MiB RSS, so it is
+off by default. Outputs that carry metric meaning (depth, flow) and the recurrent state are computed
+in fp32 (see the depth/flow heads and the recurrent cells), so autocast does not quantise them.
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ class FastPathOptions:
     autocast: bool = True  # bf16 on CPUs that support it, fp16 on CUDA
     compile: bool = False
     compile_mode: str | None = None  # torch.compile mode; None = torch's default
+    # inductor weight freezing: off, because with bf16 autocast on this CPU (torch 2.13) the frozen graph ran
+    # ~30x slower than eager (docs/bench_nets.md); fp32 + freezing works
+    compile_freezing: bool = False
 
 
 def cpu_supports_bf16() -> bool:
@@ -95,8 +99,8 @@ def fuse_batchnorm(module: nn.Module) -> nn.Module:
     return module
 
 
-def try_compile(module: nn.Module, mode: str | None = None) -> nn.Module:
-    """``torch.compile`` with weight freezing where available; returns ``module`` unchanged on failure.
+def try_compile(module: nn.Module, mode: str | None = None, freezing: bool = False) -> nn.Module:
+    """``torch.compile`` (optionally with weight freezing); returns ``module`` unchanged on failure.
 
     Compilation is lazy, so the caller should run one warm-up forward inside a ``try`` as well
     (``optimize_for_inference`` does).
@@ -104,7 +108,7 @@ def try_compile(module: nn.Module, mode: str | None = None) -> nn.Module:
     try:
         import torch._inductor.config as inductor_config
 
-        inductor_config.freezing = True  # constant-fold weights (incl. layout/dtype conversions)
+        inductor_config.freezing = freezing  # constant-fold weights (incl. layout/dtype conversions)
         return torch.compile(module, mode=mode, dynamic=False)  # type: ignore[return-value]
     except Exception as exc:  # noqa: BLE001 - any failure means "no compile"
         warnings.warn(f"torch.compile unavailable, staying in eager mode: {exc}", stacklevel=2)
@@ -152,7 +156,7 @@ def optimize_for_inference(
     if opts.compile:
         eager = {n: getattr(model, n) for n in ("encoder", "depth_decoder", "flow_decoder") if getattr(model, n)}
         for name, mod in eager.items():
-            setattr(model, name, try_compile(mod, opts.compile_mode))
+            setattr(model, name, try_compile(mod, opts.compile_mode, opts.compile_freezing))
         fast.compiled = any(getattr(model, n) is not m for n, m in eager.items())
         if fast.compiled and example_size is not None:
             try:
