@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Held-out synthetic evaluation of trained models, side by side (the training issue's comparison).
+
+For each model file: streams held-out synthetic sequences (seeds 1000+, never used for training) through
+the network like the Estimator does and prints depth AbsRel (median scaled) / delta1, flow EPE against the
+zero-flow EPE, and the rotation error per frame from the model's own pose source (two-view geometry on its
+flow, or its PoseNet), next to the identity-rotation baseline.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/eval_heldout.py runs/cpu_hour/model.safetensors \
+        runs/cpu_hour_md2/model.safetensors --sequences 3 --frames 40
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from depth_pose_ros.checkpoint import load_model
+from depth_pose_ros.estimator_types import estimator_two_view
+from training.config import SourceConfig
+from training.periodic_eval import evaluate, load_heldout
+
+KEYS = ("depth_abs_rel", "depth_delta1", "depth_abs_rel_constant", "flow_epe", "flow_epe_zero", "rot_err_deg",
+        "trans_dir_err_deg", "two_view_ok_ratio", "posenet_rot_err_deg", "rot_err_deg_identity")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", type=Path)
+    parser.add_argument("--sequences", type=int, default=3, help="held-out seeds 1000..1000+N-1")
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--fps", type=float, default=10.0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    results = {}
+    for path in args.models:
+        model, extra = load_model(path)
+        cfg = model.cfg
+        h, w = 96, 320
+        if extra.get("height"):
+            h, w = int(extra["height"]), int(extra["width"])
+        per_seq = []
+        for k in range(args.sequences):
+            spec = f"synthetic:seed={1000 + k},length={args.frames},height={h},width={w},fps={args.fps:g}"
+            data = load_heldout(SourceConfig(spec=spec), h, w, cfg.encoder.image_channels, args.frames)
+            per_seq.append(evaluate(model, data, two_view=estimator_two_view()))
+        results[str(path)] = {key: float(np.mean([m[key] for m in per_seq if key in m]))
+                              for key in KEYS if any(key in m for m in per_seq)}
+        results[str(path)]["step"] = extra.get("step")
+    print(f"# held-out synthetic: seeds 1000..{999 + args.sequences}, {args.frames} frames each at {args.fps:g} Hz")
+    print("| model | step | depth AbsRel (const) | delta1 | flow EPE (zero) | rot err deg/frame (identity) "
+          "| t-dir err deg | two-view ok |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, m in results.items():
+        rot = m.get("rot_err_deg", m.get("posenet_rot_err_deg", float("nan")))
+        src = "two-view" if "rot_err_deg" in m else "PoseNet"
+        flow = f"{m['flow_epe']:.2f} ({m['flow_epe_zero']:.2f})" if "flow_epe" in m else "-"
+        print(f"| {name} | {m.get('step')} | {m['depth_abs_rel']:.3f} ({m['depth_abs_rel_constant']:.3f}) "
+              f"| {m['depth_delta1']:.3f} | {flow} | {rot:.3f} ({src}; {m['rot_err_deg_identity']:.3f}) "
+              f"| {m.get('trans_dir_err_deg', float('nan')):.1f} | {m.get('two_view_ok_ratio', float('nan')):.2f} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
