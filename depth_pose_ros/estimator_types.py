@@ -1,7 +1,8 @@
 """Configuration and result types of the streaming :class:`~depth_pose_ros.estimator.Estimator`.
 
 Kept apart from the estimator itself so that consumers (ROS node, CLI writers, visualisation) can
-type against ``Result`` without importing torch.
+type against ``Result`` and build an ``EstimatorConfig`` without constructing networks (importing it
+still loads torch, through the two-view and refinement configs).
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import numpy as np
 from depth_pose_ros.data.frame import Frame
 from depth_pose_ros.estimator import Estimator
 from depth_pose_ros.estimator_types import Result
-from depth_pose_ros.geometry.camera import invert_intrinsics, scale_intrinsics
+from depth_pose_ros.geometry.camera import invert_intrinsics
 from depth_pose_ros.viz import colorize_depth, flow_to_color
 
 
@@ -36,7 +36,7 @@ class SequenceRun:
     cloud_xyz: list[np.ndarray] = field(default_factory=list)  # world-frame points (accumulated scene)
     cloud_rgb: list[np.ndarray] = field(default_factory=list)
     last: Optional[Result] = None
-    panel_frame: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = None  # image, depth, flow colours
+    panel_result: Optional[Result] = None  # the last result with flow (or the first frame): the summary panel
 
     @property
     def has_gt_pose(self) -> bool:
@@ -110,9 +110,11 @@ def trajectory_panel(poses: list[np.ndarray], gt: Optional[list[np.ndarray]], si
 
 def summary_image(run: SequenceRun) -> np.ndarray:
     """input | depth | flow | trajectory, as one RGB image (2x2 grid at the network resolution)."""
-    if run.panel_frame is None:
+    if run.panel_result is None:
         raise ValueError("summary_image: the run has no frames")
-    image, depth_rgb, flow_rgb = run.panel_frame
+    r = run.panel_result
+    image, depth_rgb = r.image, colorize_depth(r.depth)
+    flow_rgb = flow_to_color(r.flow) if r.flow is not None else np.full_like(depth_rgb, 255)
     h, w = depth_rgb.shape[:2]
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
@@ -171,15 +173,13 @@ def run_sequence(frames: Iterable[Frame], estimator: Estimator, *, cloud_every: 
                                      interpolation=cv2.INTER_NEAREST).astype(bool)
                     valid &= ~occ
                 run.flow_metrics.append(flow_metrics(result.flow, np.nan_to_num(gt_flow), valid))
-        if cloud_every > 0 and len(run.poses) % cloud_every == 1:
+        if cloud_every > 0 and (len(run.poses) - 1) % cloud_every == 0:  # frames 0, k, 2k, ...
             xyz, rgb = depth_points(result, cloud_stride, cloud_max_depth)
             T = result.T_world_cam
             run.cloud_xyz.append((xyz @ T[:3, :3].T + T[:3, 3]).astype(np.float32))
             run.cloud_rgb.append(rgb)
-        if result.flow is not None or run.panel_frame is None:
-            flow_rgb = flow_to_color(result.flow) if result.flow is not None else np.full_like(
-                colorize_depth(result.depth), 255)
-            run.panel_frame = (result.image, colorize_depth(result.depth), flow_rgb)
+        if result.flow is not None or run.panel_result is None:
+            run.panel_result = result  # coloured once, in summary_image
         run.last = result
         if on_result is not None:
             on_result(frame, result)
@@ -210,8 +210,3 @@ def summarize(run: SequenceRun) -> dict[str, Any]:
         keys = [k for k in run.flow_metrics[0] if isinstance(run.flow_metrics[0][k], (int, float))]
         out["flow"] = {k: float(np.mean([m[k] for m in run.flow_metrics])) for k in keys}
     return out
-
-
-def scaled_K(K: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.ndarray:
-    """K of an image resized from ``src_size`` (h, w) to ``dst_size`` (h, w)."""
-    return np.asarray(scale_intrinsics(K, dst_size[1] / src_size[1], dst_size[0] / src_size[0]))
