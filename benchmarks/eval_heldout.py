@@ -20,6 +20,7 @@ import torch
 
 from depth_pose_ros.checkpoint import load_model
 from depth_pose_ros.estimator_types import estimator_two_view
+from depth_pose_ros.model_zoo import trained_input_size
 from training.config import SourceConfig
 from training.periodic_eval import evaluate, load_heldout
 
@@ -40,9 +41,7 @@ def main() -> int:
     for path in args.models:
         model, extra = load_model(path)
         cfg = model.cfg
-        h, w = 96, 320
-        if extra.get("height"):
-            h, w = int(extra["height"]), int(extra["width"])
+        h, w = trained_input_size(path) or (96, 320)
         per_seq = []
         for k in range(args.sequences):
             spec = f"synthetic:seed={1000 + k},length={args.frames},height={h},width={w},fps={args.fps:g}"

@@ -6,6 +6,7 @@ with, e.g. its input size). Callers pass ``key=value`` overrides on top.
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Optional
@@ -39,11 +40,35 @@ def resolve_checkpoint(checkpoint: Optional[str]) -> Optional[Path]:
     return path
 
 
+def trained_input_size(checkpoint: Path) -> Optional[tuple[int, int]]:
+    """The (height, width) a training run used, so that a model straight out of ``runs/`` is run at the
+    size it learned (a network trained at 64x192 sees a different world at 192x640): the file's
+    metadata (``extra.height/width``, written by training) or the run's ``config.yaml`` beside it."""
+    from depth_pose_ros.checkpoint import read_metadata
+
+    try:
+        extra = json.loads(read_metadata(checkpoint).get("extra", "{}"))
+        if extra.get("height") and extra.get("width"):
+            return int(extra["height"]), int(extra["width"])
+    except Exception:  # unreadable here: load_model reports it properly later
+        return None
+    cfg = checkpoint.parent / "config.yaml"
+    if cfg.is_file():
+        data = (load_yaml(cfg) or {}).get("data") or {}
+        if data.get("height") and data.get("width"):
+            return int(data["height"]), int(data["width"])
+    return None
+
+
 def estimator_config(checkpoint: Optional[Path], overrides: Optional[list[str]] = None) -> EstimatorConfig:
     """EstimatorConfig: defaults <- the model folder's estimator.yaml <- ``key=value`` overrides."""
     data: dict = {}
     if checkpoint is not None and (checkpoint.parent / "estimator.yaml").is_file():
         data = load_yaml(checkpoint.parent / "estimator.yaml")
+    if checkpoint is not None and not ("height" in data and "width" in data):
+        size = trained_input_size(checkpoint)
+        if size is not None:
+            data = {**data, "height": size[0], "width": size[1]}
     return from_dict(EstimatorConfig, apply_overrides(data, overrides or []))
 
 

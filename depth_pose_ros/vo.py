@@ -1,9 +1,10 @@
 """Classical visual odometry: dense flow + two-view geometry over a sequence of frames.
 
 It is the network-free baseline of the project (and the test bed of ``geometry.two_view``): for
-every consecutive pair it computes forward and backward flow (OpenCV DIS, or the ground-truth flow
-of the synthetic world), recovers ``T_{i+1}_i`` with :class:`TwoViewEstimator` and chains the
-camera-to-world trajectory ``T_world_cam[i+1] = T_world_cam[i] @ inv(T_{i+1}_i)``.
+every consecutive pair it computes forward and backward flow (OpenCV DIS, the ground-truth flow of
+the synthetic world, or any flow function such as a trained network's, see ``learned_flow``),
+recovers ``T_{i+1}_i`` with :class:`TwoViewEstimator` and chains the camera-to-world trajectory
+``T_world_cam[i+1] = T_world_cam[i] @ inv(T_{i+1}_i)``.
 
 Monocular two-view translation has no scale; each step gets its length from ``scale``:
 ``"gt"`` (length of the ground-truth step: isolates rotation / direction accuracy, the usual
@@ -25,7 +26,8 @@ from depth_pose_ros.geometry.pose_error import relative_pose
 from depth_pose_ros.geometry.se3_np import invert_np, make_pose_np
 from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewEstimator, TwoViewResult, TwoViewStatus
 
-FLOW_METHODS = ("dis", "gt")
+FLOW_METHODS = ("dis", "gt", "model")
+FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (image1, image2) -> HxWx2 flow at the image size
 SCALE_MODES = ("auto", "gt", "depth", "unit")
 
 
@@ -33,7 +35,8 @@ SCALE_MODES = ("auto", "gt", "depth", "unit")
 class VoConfig:
     """What the VO runner computes flow with and how it scales translation."""
 
-    flow: str = "dis"  # "dis" (OpenCV DIS) or "gt" (Frame.flow_next / flow_prev, synthetic world)
+    flow: str = "dis"  # "dis" (OpenCV DIS), "gt" (Frame.flow_next / flow_prev, synthetic world), "model"
+    flow_fn: Optional[FlowFn] = None  # flow="model": e.g. learned_flow(estimator)
     dis_preset: str = "medium"
     backward_flow: bool = True  # also compute 2 -> 1 flow for fb scoring (better, ~2x flow time)
     scale: str = "auto"  # auto | gt | depth | unit
@@ -44,6 +47,19 @@ class VoConfig:
             raise ValueError(f"VoConfig.flow={self.flow!r}; choose one of {FLOW_METHODS}")
         if self.scale not in SCALE_MODES:
             raise ValueError(f"VoConfig.scale={self.scale!r}; choose one of {SCALE_MODES}")
+        if self.flow == "model" and self.flow_fn is None:
+            raise ValueError("VoConfig.flow='model' needs flow_fn (e.g. vo.learned_flow(estimator))")
+
+
+def learned_flow(estimator: Any) -> FlowFn:
+    """A trained network's flow for VO: ``Estimator.flow_between`` at the network size, resized (values
+    scaled) to the image size so that the two-view module works with the camera's own K."""
+    from depth_pose_ros.eval.flow_metrics import resize_flow
+
+    def flow(image1: np.ndarray, image2: np.ndarray) -> np.ndarray:
+        return resize_flow(estimator.flow_between(image1, image2), image1.shape[:2]).astype(np.float32)
+
+    return flow
 
 
 @dataclass
@@ -185,6 +201,9 @@ def _flows(prev: Frame, cur: Frame, prev_gray: np.ndarray, gray: np.ndarray,
         fw = dis_flow(prev_gray, gray, cfg.dis_preset)
         bw = dis_flow(gray, prev_gray, cfg.dis_preset) if cfg.backward_flow else None
         return fw, bw
+    if cfg.flow == "model":
+        fw = cfg.flow_fn(prev.image, cur.image)
+        return fw, cfg.flow_fn(cur.image, prev.image) if cfg.backward_flow else None
     if prev.flow_next is None:
         raise ValueError(f"--flow gt: frame {prev.index} has no ground-truth flow_next")
     bw = cur.flow_prev if cfg.backward_flow else None

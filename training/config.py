@@ -313,6 +313,7 @@ class TrainConfig:
     method: str = "custom"  # a label for logs only; never selects code
     seed: int = 0
     steps: int = 1000
+    max_minutes: float = 0.0  # wall-clock training budget summed over resumes (0: none); stops early, saves
     pose_source: Literal["geometry", "posenet"] = "geometry"
     truncate_every: int = 0  # truncated BPTT inside a clip (0: never)
     device: str = "auto"  # auto | cpu | cuda | cuda:N

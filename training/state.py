@@ -54,6 +54,7 @@ class TrainerState:
     position: int = 0  # samples of ``epoch`` already consumed by this process
     nan_skipped: int = 0  # total skipped steps
     nan_consecutive: int = 0
+    train_seconds: float = 0.0  # wall time spent in training steps over all resumes (for max_minutes)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

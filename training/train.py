@@ -575,7 +575,7 @@ class Trainer:
         saved: list[Path] = []
         batches = self._batches()
         try:
-            while self.state.step < cfg.steps:
+            while self.state.step < cfg.steps and not self._out_of_time():
                 batch = next(batches)
                 self.state.position += cfg.data.batch_size
                 t0 = time.perf_counter()
@@ -583,6 +583,7 @@ class Trainer:
                 want_maps = bool(cfg.log.image_every) and next_step % cfg.log.image_every == 0 and self.dist.is_main
                 result, grad_norm, applied = self.train_step(batch, want_maps=want_maps)
                 seconds = time.perf_counter() - t0
+                self.state.train_seconds += seconds
                 last_loss = float(result.total.detach())
                 want_scalars = cfg.log.every > 0 and (self.state.step % cfg.log.every == 0 or self.state.step == 1)
                 self._log(result, grad_norm, applied, seconds, want_scalars)
@@ -599,7 +600,8 @@ class Trainer:
             if self.dist.is_main:
                 saved.append(self.save())
                 save_model(self.run_dir / "model.safetensors", self.model,
-                           extra={"step": self.state.step, "method": cfg.method})
+                           extra={"step": self.state.step, "method": cfg.method,
+                                  "height": cfg.data.height, "width": cfg.data.width})
             distributed.barrier(self.dist)
         finally:
             if bar is not None:
@@ -608,6 +610,13 @@ class Trainer:
                 self.writer.flush()
         return TrainSummary(self.run_dir, self.state.step, last_loss, self.state.nan_skipped, self.resumed_from,
                             saved, self.evals)
+
+    def _out_of_time(self) -> bool:
+        """True once ``max_minutes`` of step time (summed over resumes) are spent; all ranks agree."""
+        if self.cfg.max_minutes <= 0:
+            return False
+        spent = self.state.train_seconds >= 60.0 * self.cfg.max_minutes
+        return not distributed.all_true(not spent, self.dist)  # stop when any rank is out of time
 
     def close(self) -> None:
         if self.writer is not None:

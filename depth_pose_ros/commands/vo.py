@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from depth_pose_ros.data.source import open_source
     from depth_pose_ros.eval.trajectory_io import write_kitti_poses, write_tum_trajectory
     from depth_pose_ros.geometry.two_view import TwoViewConfig
-    from depth_pose_ros.vo import VoConfig, run_vo
+    from depth_pose_ros.vo import VoConfig, learned_flow, run_vo
 
     if args.threads:
         cv2.setNumThreads(args.threads)
@@ -49,8 +49,16 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args.source, frames=args.frames, sequence=args.sequence)
     tv = TwoViewConfig(ransac_method=args.ransac, top_ratio=args.top_ratio, num_samples=args.num_samples,
                        seed=args.seed)
+    flow_fn = None
+    if args.flow == "model":
+        from depth_pose_ros.model_zoo import build_estimator
+
+        estimator, _ = build_estimator(args.checkpoint or None, allow_untrained=False)
+        flow_fn = learned_flow(estimator)
+    elif args.checkpoint:
+        raise ValueError("--checkpoint is only used with --flow model")
     cfg = VoConfig(flow=args.flow, dis_preset=args.dis_preset, backward_flow=not args.no_backward,
-                   scale=args.scale, two_view=tv)
+                   scale=args.scale, two_view=tv, flow_fn=flow_fn)
 
     def progress(i: int, r: Any) -> None:
         if args.verbose:
@@ -74,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"source": str(args.source), "trajectory": str(out), "format": args.format,
-                   "flow": args.flow, "dis_preset": args.dis_preset, "ransac": args.ransac, **metrics}
+                   "flow": args.flow, "checkpoint": args.checkpoint, "dis_preset": args.dis_preset,
+                   "ransac": args.ransac, **metrics}
         path.write_text(json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n")
         print(f"wrote {path}")
     return 0
@@ -89,8 +98,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="traj.txt", help="trajectory file to write (default traj.txt)")
     parser.add_argument("--format", choices=("kitti", "tum"), default="kitti", help="trajectory format")
     parser.add_argument("--json", help="write metrics (and timing) to this JSON file")
-    parser.add_argument("--flow", choices=("dis", "gt"), default="dis",
-                        help="dis: OpenCV DIS flow; gt: the source's ground-truth flow (synthetic world)")
+    parser.add_argument("--flow", choices=("dis", "gt", "model"), default="dis",
+                        help="dis: OpenCV DIS flow; gt: the source's ground-truth flow (synthetic world); "
+                             "model: a trained network's flow (--checkpoint), resized to the image")
+    parser.add_argument("--checkpoint", default="",
+                        help="with --flow model: model file or folder (default: models/default)")
     parser.add_argument("--dis-preset", choices=("ultrafast", "fast", "medium"), default="medium")
     parser.add_argument("--no-backward", action="store_true",
                         help="skip the backward flow (faster; no forward-backward scoring)")

@@ -282,6 +282,8 @@ def open_source(spec: Union[str, Path], **kw: Any) -> FrameSource:
     """Open whatever ``spec`` names as a :class:`FrameSource`, detecting the kind from the path.
 
     Recognised (in this order):
+      * ``data:REL`` -> ``REL`` under the real-data root (``$DEPTH_POSE_DATA``, default ``../shared/data``),
+        so that configs name shared data without a machine-specific path;
       * ``synthetic[:seed=N,length=L,height=H,width=W,...]`` -> the procedural synthetic world;
       * a ``.bag`` file (ROS 1), a ``.mcap`` / ``.db3`` file or a directory with ``metadata.yaml``
         (rosbag2) -> :class:`~depth_pose_ros.data.rosbag_source.RosbagSource`;
@@ -306,6 +308,10 @@ def open_source(spec: Union[str, Path], **kw: Any) -> FrameSource:
     if spec_str == "synthetic" or spec_str.startswith("synthetic:"):
         return _open_synthetic(spec_str, opts)
 
+    if spec_str.startswith("data:"):
+        from depth_pose_ros.paths import data_root
+
+        spec_str = str(data_root() / spec_str[len("data:"):].lstrip("/"))
     path = Path(spec_str).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"source not found: {path}")

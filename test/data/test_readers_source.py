@@ -124,3 +124,13 @@ def test_open_synthetic() -> None:
     np.testing.assert_allclose(src.stamps(), [0.1, 0.2])
     gray = open_source("synthetic:seed=1,length=2,height=48,width=64", gray=True)
     assert gray[0].image.shape == (48, 64)
+
+
+def test_data_prefix_resolves_under_the_real_data_root(kitti_odometry_dir, monkeypatch, tmp_path) -> None:
+    """``data:kitti_odometry`` follows $DEPTH_POSE_DATA, so configs carry no machine-specific paths."""
+    monkeypatch.setenv("DEPTH_POSE_DATA", str(kitti_odometry_dir.parent))
+    src = open_source("data:kitti_odometry", sequence="06", frames="0:3")
+    assert len(src) == 3
+    monkeypatch.setenv("DEPTH_POSE_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        open_source("data:kitti_odometry", sequence="06")

@@ -129,3 +129,46 @@ def test_cli_vo_kitti_short_run(kitti_odometry_dir, tmp_path):
     assert rows[0] == pytest.approx([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0], abs=1e-6)  # GT frame 0
     m = json.loads(js.read_text())
     assert m["scale_mode"] == "gt" and m["num_frames"] == 4 and m["rot_err_deg_per_frame"] < 0.2
+
+
+def test_vo_with_a_flow_function_matches_the_built_in_flow(synthetic_frames):
+    """flow='model' runs any flow function (a trained network's in practice); fed DIS it must equal 'dis'."""
+    from depth_pose_ros.geometry.dis_flow import dis_flow, to_gray_u8
+
+    frames = synthetic_frames[:4]
+    calls = []
+
+    def fn(a, b):
+        calls.append(a.shape)
+        return dis_flow(to_gray_u8(a), to_gray_u8(b), "medium")
+
+    ref = run_vo(frames, VoConfig(flow="dis", scale="gt"))
+    got = run_vo(frames, VoConfig(flow="model", flow_fn=fn, scale="gt"))
+    assert len(calls) == 6  # forward + backward for 3 pairs
+    np.testing.assert_allclose(got.T_world_cam, ref.T_world_cam, atol=1e-9)
+    with pytest.raises(ValueError, match="flow_fn"):
+        VoConfig(flow="model")
+
+
+def test_cli_vo_with_a_trained_model_file_runs_at_its_training_size(tmp_path):
+    """`vo --flow model --checkpoint runs/x/model.safetensors`: the input size comes from the file."""
+    import torch
+
+    from depth_pose_ros.checkpoint import save_model
+    from depth_pose_ros.model_zoo import build_estimator
+    from depth_pose_ros.nets.config import NetConfig
+    from depth_pose_ros.nets.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(NetConfig.from_dict({"encoder": {"width": 0.25}, "flow": {"enabled": True}}))
+    path = tmp_path / "model.safetensors"
+    save_model(path, model, extra={"step": 1, "height": 64, "width": 192})
+    est, _ = build_estimator(str(path), allow_untrained=False)
+    assert (est.config.height, est.config.width) == (64, 192)
+    js = tmp_path / "m.json"
+    rc = cli_main(["vo", "synthetic:seed=1,length=4,height=96,width=320", "--flow", "model", "--checkpoint",
+                   str(path), "--out", str(tmp_path / "t.txt"), "--json", str(js)])
+    assert rc == 0
+    m = json.loads(js.read_text())
+    assert m["flow"] == "model" and m["checkpoint"] == str(path) and m["num_frames"] == 4
+    assert cli_main(["vo", "synthetic:seed=1,length=3", "--checkpoint", str(path)]) != 0  # only with --flow model

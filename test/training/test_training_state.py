@@ -179,3 +179,21 @@ def test_nan_guard_through_the_command_line_exit_code(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     assert code == 3, err
     assert "consecutive steps with a non-finite loss" in err
+
+
+def test_max_minutes_stops_early_saves_and_counts_time_over_resumes(tmp_path) -> None:
+    """A wall-clock budget ends the run with a final checkpoint; a resume sees the time already spent."""
+    run = tmp_path / "run"
+    tr = Trainer(tiny_config("cpu_smoke_monodepth2", "steps=1000", "max_minutes=0.0001", "eval.every=0"),
+                 run, resume="auto")
+    summary = tr.run()
+    tr.close()
+    assert 1 <= summary.step < 1000, "the 6 ms budget must stop the run after its first step(s)"
+    assert (run / "model.safetensors").exists()
+    spent = tr.state.train_seconds
+    assert spent >= 0.006
+    again = Trainer(tiny_config("cpu_smoke_monodepth2", "steps=1000", "max_minutes=0.0001", "eval.every=0"),
+                    run, resume="auto")
+    assert again.state.train_seconds == pytest.approx(spent)
+    assert again.run().step == summary.step, "budget already spent: a resume must not train further"
+    again.close()
