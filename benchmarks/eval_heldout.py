@@ -28,6 +28,21 @@ KEYS = ("depth_abs_rel", "depth_delta1", "depth_abs_rel_constant", "flow_epe", "
         "trans_dir_err_deg", "two_view_ok_ratio", "posenet_rot_err_deg", "rot_err_deg_identity")
 
 
+def evaluate_model_file(path: Path, sequences: int = 3, frames: int = 40, fps: float = 10.0) -> dict:
+    """Mean held-out metrics of one model file over seeds 1000..1000+sequences-1, at its training size."""
+    model, extra = load_model(path)
+    h, w = trained_input_size(Path(path)) or (96, 320)
+    per_seq = []
+    for k in range(sequences):
+        spec = f"synthetic:seed={1000 + k},length={frames},height={h},width={w},fps={fps:g}"
+        data = load_heldout(SourceConfig(spec=spec), h, w, model.cfg.encoder.image_channels, frames)
+        per_seq.append(evaluate(model, data, two_view=estimator_two_view()))
+    out = {key: float(np.mean([m[key] for m in per_seq if key in m]))
+           for key in KEYS if any(key in m for m in per_seq)}
+    out["step"] = extra.get("step")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", type=Path)
@@ -37,19 +52,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    results = {}
-    for path in args.models:
-        model, extra = load_model(path)
-        cfg = model.cfg
-        h, w = trained_input_size(path) or (96, 320)
-        per_seq = []
-        for k in range(args.sequences):
-            spec = f"synthetic:seed={1000 + k},length={args.frames},height={h},width={w},fps={args.fps:g}"
-            data = load_heldout(SourceConfig(spec=spec), h, w, cfg.encoder.image_channels, args.frames)
-            per_seq.append(evaluate(model, data, two_view=estimator_two_view()))
-        results[str(path)] = {key: float(np.mean([m[key] for m in per_seq if key in m]))
-                              for key in KEYS if any(key in m for m in per_seq)}
-        results[str(path)]["step"] = extra.get("step")
+    results = {str(p): evaluate_model_file(p, args.sequences, args.frames, args.fps) for p in args.models}
     print(f"# held-out synthetic: seeds 1000..{999 + args.sequences}, {args.frames} frames each at {args.fps:g} Hz")
     print("| model | step | depth AbsRel (const) | delta1 | flow EPE (zero) | rot err deg/frame (identity) "
           "| t-dir err deg | two-view ok |")

@@ -108,16 +108,25 @@ def trajectory_panel(poses: list[np.ndarray], gt: Optional[list[np.ndarray]], si
     return panel
 
 
+SUMMARY_MIN_PANEL_WIDTH = 480  # small networks (64x192) would give an unreadable picture otherwise
+
+
 def summary_image(run: SequenceRun) -> np.ndarray:
-    """input | depth | flow | trajectory, as one RGB image (2x2 grid at the network resolution)."""
+    """input | depth | flow | trajectory, as one RGB image (2x2 grid at the network resolution, enlarged
+    by an integer factor to panels at least ``SUMMARY_MIN_PANEL_WIDTH`` wide)."""
     if run.panel_result is None:
         raise ValueError("summary_image: the run has no frames")
     r = run.panel_result
     image, depth_rgb = r.image, colorize_depth(r.depth)
     flow_rgb = flow_to_color(r.flow) if r.flow is not None else np.full_like(depth_rgb, 255)
-    h, w = depth_rgb.shape[:2]
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    f = int(np.ceil(SUMMARY_MIN_PANEL_WIDTH / depth_rgb.shape[1]))
+    if f > 1:
+        image, depth_rgb, flow_rgb = (cv2.resize(x, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR)
+                                      for x in (image, depth_rgb, flow_rgb))
+    h, w = depth_rgb.shape[:2]
+    image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR) if image.shape[:2] != (h, w) else image
     traj = trajectory_panel(run.poses, [p for p in run.gt_poses] if run.has_gt_pose else None, (h, w))
     labelled = []
     for title, panel in (("input", image), ("depth", depth_rgb), ("optical flow", flow_rgb), ("", traj)):
