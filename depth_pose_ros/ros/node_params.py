@@ -16,6 +16,7 @@ from __future__ import annotations
 import array
 import math
 from collections.abc import Callable, Mapping
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -57,8 +58,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("precision", "auto", "auto (bf16/fp16 on the fast path, else fp32), fp32, bf16 (CPU) or fp16 (CUDA)."),
     ParamSpec("fast_path", False, "Fold BatchNorm, channels_last and reduced-precision autocast (faster inference)."),
     ParamSpec("num_threads", 0, "torch intra-op threads (0: torch's default)."),
-    ParamSpec("input.height", 192, "Network input height (multiple of 32); images are resized, K scaled."),
-    ParamSpec("input.width", 640, "Network input width (multiple of 32)."),
+    ParamSpec("input.height", 0, "Network input height (multiple of 32); images are resized, K scaled. 0: the "
+                                 "model's own size (its estimator.yaml or training size; 192 untrained)."),
+    ParamSpec("input.width", 0, "Network input width (multiple of 32); 0: the model's own (640 untrained)."),
     ParamSpec("flow_source", "network", "Optical flow for the pose: network or dis (classical OpenCV DIS)."),
     ParamSpec("max_gap_s", 0.5, "A larger gap between image stamps restarts tracking (odometry continues)."),
     ParamSpec("max_depth_m", 80.0, "Published depth is clamped to this range (m)."),
@@ -189,8 +191,8 @@ def parse_settings(values: Mapping[str, Any]) -> NodeSettings:
     except ValueError as exc:
         raise ValueError(f"estimator parameters: {exc}") from None
     for name, value in (("input.height", est.height), ("input.width", est.width)):
-        if value <= 0 or value % 32:
-            raise ValueError(f"{name}: must be a positive multiple of 32, got {value}")
+        if value < 0 or value % 32:
+            raise ValueError(f"{name}: must be 0 (the model's size) or a positive multiple of 32, got {value}")
     for name in ("max_gap_s", "max_depth_m", "scale.camera_height_m", "diagnostics.period_s",
                  "cloud.max_range_m"):
         if not get(name, float) > 0:
@@ -297,10 +299,13 @@ def make_estimator(settings: NodeSettings, warn: Callable[[str], None] = print):
     from depth_pose_ros.paths import models_dir
 
     if settings.checkpoint:
+        cfg = _with_model_size(cfg, path)
         return Estimator.from_checkpoint(path, cfg, map_location=cfg.device), f"checkpoint {path}"
     shipped = models_dir() / DEFAULT_CHECKPOINT
     if shipped.is_file():
+        cfg = _with_model_size(cfg, shipped)
         return Estimator.from_checkpoint(shipped, cfg, map_location=cfg.device), f"shipped model {shipped}"
+    cfg = _with_model_size(cfg, None)
     net_cfg = NetConfig.from_yaml(Path(settings.model_config).expanduser()) if settings.model_config else NetConfig()
     torch.manual_seed(settings.seed)
     model = build_model(net_cfg)
@@ -308,6 +313,18 @@ def make_estimator(settings: NodeSettings, warn: Callable[[str], None] = print):
     warn(f"no checkpoint given and no shipped model at {shipped}: running {source}. Depth and poses will be "
          "meaningless; set the 'checkpoint' parameter to a trained model.")
     return Estimator(model, cfg), source
+
+
+def _with_model_size(cfg: Any, checkpoint: Optional[Path]) -> Any:
+    """``input.height/width`` of 0 take the model's own size: a network trained at 64x192 must see 64x192
+    (the model folder's estimator.yaml, else the training size stored with the weights); untrained
+    weights get EstimatorConfig's default."""
+    if cfg.height > 0 and cfg.width > 0:
+        return cfg
+    from depth_pose_ros.model_zoo import estimator_config
+
+    model_cfg = estimator_config(checkpoint) if checkpoint is not None else EstimatorConfig()
+    return dataclasses.replace(cfg, height=cfg.height or model_cfg.height, width=cfg.width or model_cfg.width)
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -217,7 +217,7 @@ def test_fast_depth_colorizer_matches_viz_colorize_depth():
 # ---------------------------------------------------------------------------------- node_params
 def test_default_settings_and_estimator_config():
     s = parse_settings({})
-    assert (s.estimator.height, s.estimator.width, s.estimator.flow_source) == (192, 640, "network")
+    assert (s.estimator.height, s.estimator.width, s.estimator.flow_source) == (0, 0, "network")  # model's size
     assert s.fallback_K is None and s.image_topic == "image" and not s.use_compressed
     assert s.publish == {k: True for k in ("depth", "colored_depth", "cloud", "odom", "tf", "path", "diagnostics")}
     np.testing.assert_allclose(s.T_base_cam[:3, :3], [[0, 0, 1], [-1, 0, 0], [0, -1, 0]], atol=1e-10)
@@ -233,7 +233,7 @@ def test_default_settings_and_estimator_config():
 
 @pytest.mark.parametrize("values, message", [
     ({"input.heigth": 96}, "unknown parameter(s) input.heigth"),
-    ({"input.height": 100}, "input.height: must be a positive multiple of 32, got 100"),
+    ({"input.height": 100}, "input.height: must be 0 (the model's size) or a positive multiple of 32, got 100"),
     ({"input.height": "96"}, "input.height: expected an integer, got '96'"),
     ({"max_gap_s": 0}, "max_gap_s: must be > 0"),
     ({"flow_source": "raft"}, "flow_source: 'raft' is not one of ['network', 'dis']"),
@@ -303,6 +303,11 @@ def test_make_estimator_checkpoint_shipped_model_and_untrained(tmp_path, monkeyp
         warnings.clear()
         est, source = make_estimator(parse_settings({"input.height": 64, "input.width": 192}), warnings.append)
         assert source == f"shipped model {shipped}" and not warnings
+        (shipped.parent / "estimator.yaml").write_text("height: 96\nwidth: 320\n")
+        est, _ = make_estimator(parse_settings({}), warnings.append)
+        assert est.network_size == (96, 320), "input size 0 (the default) follows the shipped model's own"
+        est, _ = make_estimator(parse_settings({"input.width": 192}), warnings.append)
+        assert est.network_size == (96, 192), "a size set by parameter wins"
     finally:
         torch.set_num_threads(threads)
 
