@@ -39,7 +39,7 @@ def evaluate_model_file(path: Path, sequences: int = 3, frames: int = 40, fps: f
         per_seq.append(evaluate(model, data, two_view=estimator_two_view()))
     out = {key: float(np.mean([m[key] for m in per_seq if key in m]))
            for key in KEYS if any(key in m for m in per_seq)}
-    out["step"] = extra.get("step")
+    out.update(step=extra.get("step"), height=h, width=w)
     return out
 
 
