@@ -315,6 +315,10 @@ class TrainConfig:
     steps: int = 1000
     max_minutes: float = 0.0  # wall-clock training budget summed over resumes (0: none); stops early, saves
     pose_source: Literal["geometry", "posenet"] = "geometry"
+    # flow the training two-view module gets the camera pose from (pose_source: geometry): "network" (the
+    # method: its own predicted flow) or "dis" (classical OpenCV DIS on the training images; label-free
+    # bootstrap for from-scratch training, when the network's flow is still too poor for the geometry)
+    two_view_flow: Literal["network", "dis"] = "network"
     truncate_every: int = 0  # truncated BPTT inside a clip (0: never)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: fp16 AMP on CUDA, fp32 on CPU

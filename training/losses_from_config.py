@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
 import torch
 
 from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewResult
@@ -391,14 +392,34 @@ TERMS: dict[str, Callable[[LossContext, LossesConfig], torch.Tensor]] = {
 # ------------------------------------------------------------------------------------------- assembler
 
 
+def dis_flow_batch(image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor:
+    """Classical DIS flow (OpenCV, no learning, no labels) image1 -> image2 for a Bx3xHxW batch in [0, 1].
+
+    ``two_view_flow: dis`` hands it to the training two-view module instead of the network's flow: a
+    network trained from scratch predicts flow too poor for the essential matrix for thousands of steps,
+    so the depth would learn from wrong poses; DIS poses are right from step one and the network's flow
+    still learns from its own losses (and from rigid-flow consistency with the depth)."""
+    from depth_pose_ros.geometry.dis_flow import dis_flow
+
+    a = image1.detach().float().permute(0, 2, 3, 1).cpu().numpy()
+    b = image2.detach().float().permute(0, 2, 3, 1).cpu().numpy()
+    flows = [dis_flow(x if x.shape[-1] != 1 else x[..., 0], y if y.shape[-1] != 1 else y[..., 0], "medium")
+             for x, y in zip(a, b)]
+    return torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(image1.device)
+
+
 class LossAssembler:
     """Builds the views of a batch and sums the weighted terms selected by the config."""
 
-    def __init__(self, losses: LossesConfig, pose_source: str, model_cfg: NetConfig, two_view: TwoViewConfig) -> None:
+    def __init__(self, losses: LossesConfig, pose_source: str, model_cfg: NetConfig, two_view: TwoViewConfig,
+                 two_view_flow: str = "network") -> None:
+        if two_view_flow not in ("network", "dis"):
+            raise ValueError(f"two_view_flow: {two_view_flow!r} is not one of ['network', 'dis']")
         self.cfg = losses
         self.pose_source = pose_source
         self.model_cfg = model_cfg
         self.two_view = two_view
+        self.two_view_flow = two_view_flow
         missing = sorted(set(losses.term_names()) - set(TERMS))
         if missing:  # pragma: no cover - guards LossesConfig and TERMS drifting apart
             raise ValueError(f"loss terms without an implementation: {missing}")
@@ -448,7 +469,9 @@ class LossAssembler:
                         v.flows_t_s, v.flows_s_t, vis = fl.forward, fl.backward, fl.non_occluded_fw
                     v.learned_visible = vis[0] if vis is not None else None
                 if need_tv:
-                    g = geometry_poses(v.flow_t_s, v.flow_s_t, v.depths_t[0], K, self.two_view)
+                    f_ts, f_st = (v.flow_t_s, v.flow_s_t) if self.two_view_flow == "network" \
+                        else (dis_flow_batch(v.target, v.source), dis_flow_batch(v.source, v.target))
+                    g = geometry_poses(f_ts, f_st, v.depths_t[0], K, self.two_view)
                     v.two_view = g.results
                     if self.pose_source == "geometry":
                         v.T_s_t, v.pose_ok = g.T_s_t, g.ok

@@ -300,7 +300,7 @@ class Trainer:
             init, _ = load_model(cfg.init_from, expected=cfg.model)
             self.model.load_state_dict(init.state_dict())
         self.model.to(self.device)
-        self.assembler = LossAssembler(cfg.losses, cfg.pose_source, cfg.model, cfg.two_view)
+        self.assembler = LossAssembler(cfg.losses, cfg.pose_source, cfg.model, cfg.two_view, cfg.two_view_flow)
         for st in stages_of(cfg):  # every stage's weights must suit the model, checked before training
             self.assembler.check(stage_weights(cfg, st), cfg.model)
         self.step_module = TrainStep(self.model, self.assembler, cfg)

@@ -158,6 +158,31 @@ def test_geometry_pose_from_exact_flow_recovers_the_motion(exact_clip) -> None:
     assert float(term_photometric(ctx, losses).detach()) > 2 * float(res.terms["photometric"])
 
 
+def test_two_view_flow_dis_gets_the_motion_when_the_network_flow_is_zero(exact_clip) -> None:
+    """two_view_flow: dis (label-free bootstrap): with a network predicting zero flow, the training poses
+    still come out right because the geometry runs on classical DIS flow of the clip's images."""
+    s = exact_clip
+    depth = torch.where(s.gt_depth > 0, s.gt_depth, torch.full_like(s.gt_depth, 80.0))[None]
+    zero = torch.zeros(1, 2, 96, 160)
+    out = ClipOutput([[depth[:, t]] for t in range(3)], [_flow_output(zero, zero), _flow_output(zero, zero)],
+                     None, None, [])
+    losses = load_train_config("st_depth_pose").losses
+    images, K = s.images[None], s.K[None]
+    for mode in ("network", "dis"):
+        views = LossAssembler(losses, "geometry", NetConfig(), training_two_view(), mode).build_views(
+            images, K, out, losses.weights())
+        for v in views:
+            T_gt = torch.linalg.inv(s.gt_poses[v.s]) @ s.gt_poses[v.t]
+            T = v.T_s_t[0].double()
+            t, t_gt = T[:3, 3], T_gt[:3, 3].double()
+            right = bool(v.pose_ok[0]) and float(t.norm()) > 0.5 * float(t_gt.norm()) and \
+                float(torch.nn.functional.cosine_similarity(t, t_gt, dim=0)) > 0.95 and \
+                float(rotation_error_deg(T[:3, :3].numpy(), T_gt[:3, :3].double().numpy())) < 1.0  # DIS at 96x160
+            assert right == (mode == "dis"), f"{mode}: pose {T.numpy()} vs GT {T_gt.numpy()}"
+    with pytest.raises(ValueError, match="two_view_flow"):
+        LossAssembler(losses, "geometry", NetConfig(), training_two_view(), "raft")
+
+
 def test_bf16_autocast_step_on_cpu(tmp_path) -> None:
     """precision=bf16: the network runs under CPU autocast, the losses in float32; the step is applied."""
     tr = Trainer(tiny_config("cpu_smoke_monodepth2", "precision=bf16"), tmp_path / "run", resume="never")
