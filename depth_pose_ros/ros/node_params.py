@@ -14,9 +14,9 @@ This module imports no ROS package and no torch (:func:`make_estimator` imports 
 from __future__ import annotations
 
 import array
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
