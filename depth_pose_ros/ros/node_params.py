@@ -61,7 +61,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("input.height", 0, "Network input height (multiple of 32); images are resized, K scaled. 0: the "
                                  "model's own size (its estimator.yaml or training size; 192 untrained)."),
     ParamSpec("input.width", 0, "Network input width (multiple of 32); 0: the model's own (640 untrained)."),
-    ParamSpec("flow_source", "network", "Optical flow for the pose: network or dis (classical OpenCV DIS)."),
+    ParamSpec("flow_source", "model", "Optical flow for the pose: network, dis (classical OpenCV DIS) or model "
+                                      "(what the model's estimator.yaml says; network when it says nothing)."),
     ParamSpec("max_gap_s", 0.5, "A larger gap between image stamps restarts tracking (odometry continues)."),
     ParamSpec("max_depth_m", 80.0, "Published depth is clamped to this range (m)."),
     # -- absolute scale
@@ -142,6 +143,7 @@ class NodeSettings:
     qos_camera_info: str
     qos_output: str
     diagnostics_period_s: float
+    flow_source_from_model: bool = False  # flow_source: model -> taken from the model folder in make_estimator
 
     def publishes(self, what: str) -> bool:
         return bool(self.publish.get(what, False))
@@ -180,10 +182,13 @@ def parse_settings(values: Mapping[str, Any]) -> NodeSettings:
     scale = dict(estimator_data.get("scale") or {})
     scale.update(source=get("scale.source", str), camera_height_m=get("scale.camera_height_m", float),
                  stereo_baseline_m=get("scale.stereo_baseline_m", float))
+    flow_source = get("flow_source", str)
+    if flow_source not in ("model", "network", "dis"):
+        raise ValueError(f"flow_source: {flow_source!r} is not one of ['model', 'network', 'dis']")
     estimator_data.update(
         height=get("input.height", int), width=get("input.width", int), device=get("device", str),
         precision=get("precision", str), fast_path=get("fast_path", bool), num_threads=get("num_threads", int),
-        flow_source=get("flow_source", str), max_gap_s=get("max_gap_s", float),
+        flow_source="network" if flow_source == "model" else flow_source, max_gap_s=get("max_gap_s", float),
         max_depth_m=get("max_depth_m", float), scale=scale,
     )
     try:
@@ -228,6 +233,7 @@ def parse_settings(values: Mapping[str, Any]) -> NodeSettings:
         raise ValueError(f"camera_to_base: {exc}") from None
 
     return NodeSettings(
+        flow_source_from_model=flow_source == "model",
         estimator=est,
         checkpoint=get("checkpoint", str),
         model_config=get("model_config", str),
@@ -299,13 +305,13 @@ def make_estimator(settings: NodeSettings, warn: Callable[[str], None] = print):
     from depth_pose_ros.paths import models_dir
 
     if settings.checkpoint:
-        cfg = _with_model_size(cfg, path)
+        cfg = _with_model_defaults(cfg, path, settings.flow_source_from_model)
         return Estimator.from_checkpoint(path, cfg, map_location=cfg.device), f"checkpoint {path}"
     shipped = models_dir() / DEFAULT_CHECKPOINT
     if shipped.is_file():
-        cfg = _with_model_size(cfg, shipped)
+        cfg = _with_model_defaults(cfg, shipped, settings.flow_source_from_model)
         return Estimator.from_checkpoint(shipped, cfg, map_location=cfg.device), f"shipped model {shipped}"
-    cfg = _with_model_size(cfg, None)
+    cfg = _with_model_defaults(cfg, None, settings.flow_source_from_model)
     net_cfg = NetConfig.from_yaml(Path(settings.model_config).expanduser()) if settings.model_config else NetConfig()
     torch.manual_seed(settings.seed)
     model = build_model(net_cfg)
@@ -315,16 +321,19 @@ def make_estimator(settings: NodeSettings, warn: Callable[[str], None] = print):
     return Estimator(model, cfg), source
 
 
-def _with_model_size(cfg: Any, checkpoint: Optional[Path]) -> Any:
-    """``input.height/width`` of 0 take the model's own size: a network trained at 64x192 must see 64x192
-    (the model folder's estimator.yaml, else the training size stored with the weights); untrained
-    weights get EstimatorConfig's default."""
-    if cfg.height > 0 and cfg.width > 0:
+def _with_model_defaults(cfg: Any, checkpoint: Optional[Path], flow_from_model: bool) -> Any:
+    """Fill what the parameters leave to the model: ``input.height/width`` of 0 take the model's own size
+    (a network trained at 64x192 must see 64x192: the model folder's estimator.yaml, else the training
+    size stored with the weights) and ``flow_source: model`` the folder's flow source, so that the node
+    runs a shipped model exactly as ``depth-pose demo`` / ``run`` do. Untrained weights get
+    EstimatorConfig's defaults."""
+    if cfg.height > 0 and cfg.width > 0 and not flow_from_model:
         return cfg
     from depth_pose_ros.model_zoo import estimator_config
 
     model_cfg = estimator_config(checkpoint) if checkpoint is not None else EstimatorConfig()
-    return dataclasses.replace(cfg, height=cfg.height or model_cfg.height, width=cfg.width or model_cfg.width)
+    return dataclasses.replace(cfg, height=cfg.height or model_cfg.height, width=cfg.width or model_cfg.width,
+                               flow_source=model_cfg.flow_source if flow_from_model else cfg.flow_source)
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

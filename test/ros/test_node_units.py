@@ -217,7 +217,7 @@ def test_fast_depth_colorizer_matches_viz_colorize_depth():
 # ---------------------------------------------------------------------------------- node_params
 def test_default_settings_and_estimator_config():
     s = parse_settings({})
-    assert (s.estimator.height, s.estimator.width, s.estimator.flow_source) == (0, 0, "network")  # model's size
+    assert (s.estimator.height, s.estimator.width) == (0, 0) and s.flow_source_from_model  # the model's own
     assert s.fallback_K is None and s.image_topic == "image" and not s.use_compressed
     assert s.publish == {k: True for k in ("depth", "colored_depth", "cloud", "odom", "tf", "path", "diagnostics")}
     np.testing.assert_allclose(s.T_base_cam[:3, :3], [[0, 0, 1], [-1, 0, 0], [0, -1, 0]], atol=1e-10)
@@ -236,7 +236,7 @@ def test_default_settings_and_estimator_config():
     ({"input.height": 100}, "input.height: must be 0 (the model's size) or a positive multiple of 32, got 100"),
     ({"input.height": "96"}, "input.height: expected an integer, got '96'"),
     ({"max_gap_s": 0}, "max_gap_s: must be > 0"),
-    ({"flow_source": "raft"}, "flow_source: 'raft' is not one of ['network', 'dis']"),
+    ({"flow_source": "raft"}, "flow_source: 'raft' is not one of ['model', 'network', 'dis']"),
     ({"scale.source": "stereo"}, "scale.stereo_baseline_m: must be > 0 when scale.source is stereo"),
     ({"intrinsics.fx": 500.0}, "intrinsics.fx/fy/cx/cy: set all four"),
     ({"qos.output": "fast"}, "qos.output: unknown QoS profile 'fast'"),
@@ -303,9 +303,12 @@ def test_make_estimator_checkpoint_shipped_model_and_untrained(tmp_path, monkeyp
         warnings.clear()
         est, source = make_estimator(parse_settings({"input.height": 64, "input.width": 192}), warnings.append)
         assert source == f"shipped model {shipped}" and not warnings
-        (shipped.parent / "estimator.yaml").write_text("height: 96\nwidth: 320\n")
+        (shipped.parent / "estimator.yaml").write_text("height: 96\nwidth: 320\nflow_source: dis\n")
         est, _ = make_estimator(parse_settings({}), warnings.append)
         assert est.network_size == (96, 320), "input size 0 (the default) follows the shipped model's own"
+        assert est.config.flow_source == "dis", "flow_source: model (the default) follows the model folder"
+        est, _ = make_estimator(parse_settings({"flow_source": "network"}), warnings.append)
+        assert est.config.flow_source == "network"
         est, _ = make_estimator(parse_settings({"input.width": 192}), warnings.append)
         assert est.network_size == (96, 192), "a size set by parameter wins"
     finally:
