@@ -28,6 +28,8 @@ TINY_OVERRIDES = [
     "checkpoint.every=0",
     "losses.occlusion_warmup_steps=0",
     "steps=2",
+    "max_minutes=0",
+    "init_from=''",  # fine-tune configs start from a run's output; the tiny net could not load it anyway
 ]
 
 
