@@ -10,7 +10,8 @@ project's own commands:
    (``benchmarks/eval_heldout.py``);
 2. ``depth-pose demo`` (the streaming Estimator on synthetic seed 1000): its metrics and ms per frame;
 3. KITTI odometry 06 frames 0-50: ``depth-pose vo --flow model`` (the network's flow, resized to the
-   1226x370 images, GT step lengths) next to ``depth-pose vo --flow dis`` (the classical baseline);
+   1226x370 images, GT step lengths) next to ``depth-pose vo --flow dis`` (the classical baseline), and
+   ``depth-pose run`` (the streaming Estimator with the model folder's settings, scale from its depth);
 4. the KITTI 2015 flow pairs: ``depth-pose eval flow --checkpoint`` next to DIS-MEDIUM.
 
 One torch thread, so that the numbers reproduce on any machine to the last printed digit (the two-view
@@ -70,6 +71,9 @@ def evaluate(model: Path, dis_baseline: bool = True) -> dict[str, Any]:
             res["kitti06_vo_model"] = _cli(vo + ["--flow", "model", "--checkpoint", str(model),
                                                  "--out", str(tmp / "m.txt"), "--json", str(tmp / "m.json")],
                                            tmp / "m.json")
+            res["kitti06_run"] = _cli(["run", str(kitti / "sequences" / "06"), "--frames", "0:51", "--checkpoint",
+                                       str(model), "--out", str(tmp / "run"), "-q", "--depth-format", "none",
+                                       "--cloud-every", "0"], tmp / "run" / "metrics.json")
             if dis_baseline:
                 res["kitti06_vo_dis"] = _cli(vo + ["--flow", "dis", "--out", str(tmp / "d.txt"),
                                                    "--json", str(tmp / "d.json")], tmp / "d.json")
@@ -113,6 +117,14 @@ def table(res: dict[str, Any]) -> str:
             base = f"DIS-MEDIUM {b[key]:.3f}" if key in b and b[key] is not None else ""
             val = m.get(key)
             rows.append((f"KITTI 06 0-50 VO, learned flow: {name}", "-" if val is None else f"{val:.3f}", base))
+    if "kitti06_run" in res:
+        p = res["kitti06_run"].get("pose") or {}
+        rows.append(("KITTI 06 0-50 `depth-pose run` (Estimator, model settings): rot err deg/frame",
+                     f"{p.get('rot_err_deg_per_frame', float('nan')):.3f}", ""))
+        rows.append(("KITTI 06 0-50 `depth-pose run`: t-dir error median deg",
+                     f"{p.get('tdir_err_deg_median', float('nan')):.2f}", ""))
+        rows.append(("KITTI 06 0-50 `depth-pose run`: ATE Sim(3) m", f"{p.get('ate_sim3_m', float('nan')):.3f}",
+                     f"path {p.get('path_length_m', float('nan')):.1f} m"))
     if "kitti2015_flow_model" in res:
         m, b = res["kitti2015_flow_model"], res.get("kitti2015_flow_dis", {})
         rows.append(("KITTI 2015 pairs flow EPE (px)", f"{m['epe']:.2f}", f"DIS-MEDIUM {b['epe']:.2f}" if b else ""))
