@@ -126,7 +126,6 @@ def summary_image(run: SequenceRun) -> np.ndarray:
         image, depth_rgb, flow_rgb = (cv2.resize(x, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR)
                                       for x in (image, depth_rgb, flow_rgb))
     h, w = depth_rgb.shape[:2]
-    image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR) if image.shape[:2] != (h, w) else image
     traj = trajectory_panel(run.poses, [p for p in run.gt_poses] if run.has_gt_pose else None, (h, w))
     labelled = []
     for title, panel in (("input", image), ("depth", depth_rgb), ("optical flow", flow_rgb), ("", traj)):

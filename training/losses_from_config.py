@@ -403,8 +403,7 @@ def dis_flow_batch(image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor:
 
     a = image1.detach().float().permute(0, 2, 3, 1).cpu().numpy()
     b = image2.detach().float().permute(0, 2, 3, 1).cpu().numpy()
-    flows = [dis_flow(x if x.shape[-1] != 1 else x[..., 0], y if y.shape[-1] != 1 else y[..., 0], "medium")
-             for x, y in zip(a, b)]
+    flows = [dis_flow(x, y, "medium") for x, y in zip(a, b)]  # to_gray_u8 inside takes 1 or 3 channels
     return torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(image1.device)
 
 
@@ -457,6 +456,13 @@ class LossAssembler:
         need_pose = self.needs_pose(weights)
         need_tv = self.needs_two_view(weights)
         views: list[View] = []
+        dis: dict[tuple[int, int], torch.Tensor] = {}  # two_view_flow: dis; pair (t, s) serves views t and s
+
+        def dis_pair(a: int, b: int) -> torch.Tensor:
+            if (a, b) not in dis:
+                dis[(a, b)] = dis_flow_batch(images[:, a], images[:, b])
+            return dis[(a, b)]
+
         for t in range(1, T - 1):
             for s in (t - 1, t + 1):
                 v = View(t=t, s=s, stereo=False, target=images[:, t], source=images[:, s], depths_t=out.depths[t],
@@ -470,7 +476,7 @@ class LossAssembler:
                     v.learned_visible = vis[0] if vis is not None else None
                 if need_tv:
                     f_ts, f_st = (v.flow_t_s, v.flow_s_t) if self.two_view_flow == "network" \
-                        else (dis_flow_batch(v.target, v.source), dis_flow_batch(v.source, v.target))
+                        else (dis_pair(t, s), dis_pair(s, t))
                     g = geometry_poses(f_ts, f_st, v.depths_t[0], K, self.two_view)
                     v.two_view = g.results
                     if self.pose_source == "geometry":

@@ -27,6 +27,13 @@ def _scaled(channels: int, width: float) -> int:
     return max(8, int(round(channels * width / 8.0)) * 8)
 
 
+def _shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Module | None:
+    """Projection shortcut (1x1 conv + BN) where the residual changes size or width; None: identity."""
+    if stride == 1 and in_ch == out_ch:
+        return None
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions with an identity (or 1x1 projection) shortcut: ResNet-18/34."""
 
@@ -40,11 +47,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(mid_ch, out_ch, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_ch)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample: nn.Module | None = None
-        if stride != 1 or in_ch != out_ch:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch)
-            )
+        self.downsample = _shortcut(in_ch, out_ch, stride)
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -68,11 +71,7 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(mid_ch, out_ch, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_ch)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample: nn.Module | None = None
-        if stride != 1 or in_ch != out_ch:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch)
-            )
+        self.downsample = _shortcut(in_ch, out_ch, stride)
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
