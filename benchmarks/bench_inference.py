@@ -45,7 +45,7 @@ def _frames(n: int) -> tuple[list, object]:
     import numpy as np
 
     from depth_pose_ros.data.source import open_source
-    from depth_pose_ros.paths import data_root
+    from depth_pose_ros.utils.paths import data_root
 
     seq = data_root() / "kitti_odometry" / "sequences" / "06"
     spec = str(seq) if seq.is_dir() else f"synthetic:seed=5,length={n},height=370,width=1226"
@@ -60,11 +60,11 @@ def estimator_worker(args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
 
-    from depth_pose_ros.estimator import Estimator, EstimatorConfig
     from depth_pose_ros.geometry.dis_flow import dis_flow
     from depth_pose_ros.geometry.two_view import TwoViewEstimator
     from depth_pose_ros.nets.config import NetConfig
     from depth_pose_ros.nets.model import build_model
+    from depth_pose_ros.pipeline.estimator import Estimator, EstimatorConfig
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

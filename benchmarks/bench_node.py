@@ -37,7 +37,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from depth_pose_ros.paths import data_root  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test" / "ros"))  # ros_harness
+from depth_pose_ros.utils.paths import data_root  # noqa: E402
 
 
 def _kitti(count: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -161,11 +162,11 @@ def main() -> int:
     opts = ap.parse_args()
 
     import torch
+    from ros_harness import ISOLATION_KEYS, isolated_ros_env, ros_context, start_child
 
-    from depth_pose_ros.checkpoint import save_model
+    from depth_pose_ros.nets.checkpoint import save_model
     from depth_pose_ros.nets.model import build_model
     from depth_pose_ros.ros.node_params import params_from_yaml, settings_from_params_file
-    from depth_pose_ros.ros.testing import ISOLATION_KEYS, isolated_ros_env, ros_context, start_child
 
     frames, K = _kitti(200)
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs); torch {torch.__version__}, "

@@ -18,12 +18,12 @@ import cv2
 import numpy as np
 
 from depth_pose_ros.data.source import open_source
-from depth_pose_ros.estimator_types import estimator_two_view
 from depth_pose_ros.eval.pose_metrics import pose_summary
 from depth_pose_ros.geometry.camera import scale_intrinsics
 from depth_pose_ros.geometry.dis_flow import dis_flow
 from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewEstimator
-from depth_pose_ros.paths import data_root
+from depth_pose_ros.pipeline.config import estimator_two_view
+from depth_pose_ros.utils.paths import data_root
 
 SETTINGS = {
     "VO defaults (6000 / 30000)": {},

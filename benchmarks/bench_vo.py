@@ -73,7 +73,7 @@ def main() -> int:
     from depth_pose_ros.geometry.pose_error import relative_pose, relative_pose_errors
     from depth_pose_ros.geometry.se3 import make_pose_np
     from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewEstimator
-    from depth_pose_ros.paths import data_root
+    from depth_pose_ros.utils.paths import data_root
 
     root = args.data or data_root() / "kitti_odometry"
     frames = list(KittiOdometry(root, sequence="06", frames=slice(0, args.frames)))

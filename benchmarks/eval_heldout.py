@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from depth_pose_ros.checkpoint import load_model
-from depth_pose_ros.estimator_types import estimator_two_view
-from depth_pose_ros.model_zoo import trained_input_size
+from depth_pose_ros.nets.checkpoint import load_model
+from depth_pose_ros.nets.zoo import trained_input_size
+from depth_pose_ros.pipeline.config import estimator_two_view
 from training.config import SourceConfig
 from training.periodic_eval import evaluate, load_heldout
 

@@ -36,8 +36,8 @@ from typing import Any
 import torch
 
 from depth_pose_ros.cli import main as cli_main
-from depth_pose_ros.model_zoo import resolve_checkpoint
-from depth_pose_ros.paths import data_root
+from depth_pose_ros.nets.zoo import resolve_checkpoint
+from depth_pose_ros.utils.paths import data_root
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_heldout import evaluate_model_file  # noqa: E402  (a sibling script)

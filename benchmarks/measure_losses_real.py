@@ -25,7 +25,7 @@ from depth_pose_ros.losses import (
     icp_depth_maps,
     icp_loss,
 )
-from depth_pose_ros.paths import data_root
+from depth_pose_ros.utils.paths import data_root
 
 
 def _angle_deg(R: np.ndarray) -> float:

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depth_pose_ros.paths import data_root
+from depth_pose_ros.utils.paths import data_root
 
 
 @pytest.fixture(scope="session")

@@ -5,5 +5,6 @@ Entry point: ``depth-pose train --config training/configs/NAME.yaml [key=value .
 ``augment`` (clips -> augmented samples with exact intrinsics), ``losses_from_config`` (assembles the
 configured loss terms of ``depth_pose_ros.losses``), ``state`` (atomic training checkpoints, resume),
 ``distributed`` (torchrun / DDP helpers), ``periodic_eval`` (held-out metrics during training),
-``train`` (the loop). Online refinement lives in ``depth_pose_ros.refinement`` (the Estimator uses it).
+``train`` (the loop). Online refinement lives in ``depth_pose_ros.pipeline.refinement`` (the Estimator uses it); both
+build their source views with ``depth_pose_ros.losses.views``.
 """

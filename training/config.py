@@ -20,9 +20,9 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-from depth_pose_ros.config_utils import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from depth_pose_ros.geometry.two_view import TwoViewConfig
 from depth_pose_ros.nets.config import NetConfig
+from depth_pose_ros.utils.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 

@@ -12,7 +12,7 @@ the source camera) with a per-item ``ok`` flag. ``T_s_t`` comes from
 
 * ``pose_source: posenet``: the PoseNet of the same network (``ClipOutput.poses``), or
 * ``pose_source: geometry``: the two-view module run on the detached predicted flow of each pair
-  (``depth_pose_ros.refinement.geometry_poses``), translation scaled to the target depth by the
+  (``depth_pose_ros.losses.views.geometry_poses``), translation scaled to the target depth by the
   alignment of the depth to the triangulated inliers, as the Estimator does at inference. Items whose
   two-view fit failed are masked out of every pose-dependent term.
 
@@ -50,10 +50,10 @@ from depth_pose_ros.losses import (
     rigid_flow_consistency_loss,
     upsample_to,
 )
+from depth_pose_ros.losses.views import geometry_poses, item_mask, pair_flows, posenet_T_s_t, temporal_sources
 from depth_pose_ros.nets.config import NetConfig
 from depth_pose_ros.nets.flow_decoder import upsample_flow
 from depth_pose_ros.nets.model import ClipOutput
-from depth_pose_ros.refinement import geometry_poses, item_mask
 from training.config import LossesConfig
 
 # Terms that need a camera pose, optical flow, or the two-view results.
@@ -464,16 +464,12 @@ class LossAssembler:
             return dis[(a, b)]
 
         for t in range(1, T - 1):
-            for s in (t - 1, t + 1):
+            for s in temporal_sources(t):
                 v = View(t=t, s=s, stereo=False, target=images[:, t], source=images[:, s], depths_t=out.depths[t],
                          depth_s=out.depths[s][0])
                 if out.flows:
-                    fl = out.flows[t - 1] if s == t - 1 else out.flows[t]
-                    if s == t - 1:  # pair (A=t-1, B=t): backward is t -> t-1 on t's grid
-                        v.flows_t_s, v.flows_s_t, vis = fl.backward, fl.forward, fl.non_occluded_bw
-                    else:
-                        v.flows_t_s, v.flows_s_t, vis = fl.forward, fl.backward, fl.non_occluded_fw
-                    v.learned_visible = vis[0] if vis is not None else None
+                    flows = pair_flows(out, t, s)
+                    v.flows_t_s, v.flows_s_t, v.learned_visible = flows.t_s, flows.s_t, flows.visible
                 if need_tv:
                     f_ts, f_st = (v.flow_t_s, v.flow_s_t) if self.two_view_flow == "network" \
                         else (dis_pair(t, s), dis_pair(s, t))
@@ -482,10 +478,7 @@ class LossAssembler:
                     if self.pose_source == "geometry":
                         v.T_s_t, v.pose_ok = g.T_s_t, g.ok
                 if need_pose and self.pose_source == "posenet":
-                    if not out.poses:
-                        raise ValueError("pose_source: posenet but the network returned no poses")
-                    v.T_s_t = (out.poses[t - 1].T_prev_cur if s == t - 1
-                               else torch.linalg.inv(out.poses[t].T_prev_cur))
+                    v.T_s_t = posenet_T_s_t(out, t, s)
                     v.pose_ok = torch.ones(images.shape[0], device=images.device)
                 views.append(v)
             if stereo_images is not None and stereo_T is not None and weights.get("photometric", 0) > 0:

@@ -2,7 +2,7 @@
 
 One checkpoint is a directory ``<run>/checkpoints/step_00001234/`` holding
 
-* ``model.safetensors`` - weights + architecture (``depth_pose_ros.checkpoint.save_model``; loading
+* ``model.safetensors`` - weights + architecture (``depth_pose_ros.nets.checkpoint.save_model``; loading
   checks the architecture before copying a tensor, so a mismatching run fails with a clear message);
 * ``optimizer.safetensors`` - every tensor of the optimiser state (Adam moments, step counters), the
   GradScaler has none;
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from depth_pose_ros.checkpoint import CheckpointError, load_model, save_model, save_tensors
+from depth_pose_ros.nets.checkpoint import CheckpointError, load_model, save_model, save_tensors
 from depth_pose_ros.nets.config import NetConfig
 from depth_pose_ros.nets.model import DepthFlowNet
 

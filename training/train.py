@@ -40,12 +40,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from depth_pose_ros.checkpoint import load_model, save_model
-from depth_pose_ros.config_utils import ConfigError, dict_diff
 from depth_pose_ros.data.clips import ClipDataset
 from depth_pose_ros.data.source import open_source
+from depth_pose_ros.nets.checkpoint import load_model, save_model
 from depth_pose_ros.nets.model import ClipOutput, DepthFlowNet, FlowOutput, build_model
 from depth_pose_ros.nets.pose import PoseOutput
+from depth_pose_ros.utils.config import ConfigError, dict_diff
 from training import distributed
 from training.augment import AugmentedClips, TrainBatch, collate_samples
 from training.config import MODULE_GROUPS, StageConfig, TrainConfig
@@ -519,7 +519,7 @@ class Trainer:
             self._log_images(result.maps, step)
 
     def _log_images(self, maps: dict[str, torch.Tensor], step: int) -> None:
-        from depth_pose_ros.viz import colorize_depth, flow_to_color
+        from depth_pose_ros.utils.viz import colorize_depth, flow_to_color
 
         for name, x in maps.items():
             x = x[0]

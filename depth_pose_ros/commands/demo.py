@@ -20,8 +20,8 @@ def run(args: argparse.Namespace) -> int:
 
     from depth_pose_ros.commands.run import write_run_outputs
     from depth_pose_ros.data.source import open_source
-    from depth_pose_ros.model_zoo import build_estimator
-    from depth_pose_ros.runner import run_sequence, summarize
+    from depth_pose_ros.pipeline.factory import build_estimator
+    from depth_pose_ros.pipeline.runner import run_sequence, summarize
 
     t0 = time.perf_counter()
     estimator, weights = build_estimator(args.checkpoint, args.set)

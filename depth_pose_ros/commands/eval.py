@@ -180,7 +180,7 @@ def run_depth(args: argparse.Namespace) -> int:
 def _learned_flow(checkpoint: str) -> Callable[[Any, Any], Any]:
     """Flow of a trained model (``--checkpoint``): the network's forward flow at its input size (the
     caller resizes it, values scaled, to the ground truth's size)."""
-    from depth_pose_ros.model_zoo import build_estimator
+    from depth_pose_ros.pipeline.factory import build_estimator
 
     estimator, _ = build_estimator(checkpoint, allow_untrained=False)
     return estimator.flow_between
@@ -209,7 +209,7 @@ def run_flow(args: argparse.Namespace) -> int:
 
     from depth_pose_ros.data.kitti_flow import KittiFlow2015, read_kitti_flow_png
     from depth_pose_ros.eval.flow_metrics import FlowMetricAccumulator, resize_flow
-    from depth_pose_ros.paths import data_root
+    from depth_pose_ros.utils.paths import data_root
 
     data = KittiFlow2015(Path(args.data) if args.data else data_root() / "kitti_flow_2015", occ=True)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
-    from depth_pose_ros.model_zoo import build_estimator
     from depth_pose_ros.nets.fast import export_onnx, onnx_parity
+    from depth_pose_ros.pipeline.factory import build_estimator
 
     size = [f"height={args.height}"] if args.height else []
     size += [f"width={args.width}"] if args.width else []

@@ -20,7 +20,7 @@ def write_run_outputs(run, out: Path, metrics: dict[str, Any], trajectory_format
     import numpy as np
 
     from depth_pose_ros.eval.trajectory_io import write_kitti_poses, write_tum_trajectory
-    from depth_pose_ros.runner import summary_image, write_ply
+    from depth_pose_ros.pipeline.runner import summary_image, write_ply
 
     out.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out / "summary.png"), cv2.cvtColor(summary_image(run), cv2.COLOR_RGB2BGR))
@@ -64,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from depth_pose_ros.data.source import open_source
-    from depth_pose_ros.model_zoo import build_estimator
-    from depth_pose_ros.runner import depth_points, run_sequence, summarize, write_ply
-    from depth_pose_ros.viz import colorize_depth, flow_to_color
+    from depth_pose_ros.pipeline.factory import build_estimator
+    from depth_pose_ros.pipeline.runner import depth_points, flow_panel, run_sequence, summarize, write_ply
+    from depth_pose_ros.utils.viz import colorize_depth, flow_to_color
 
     estimator, weights = build_estimator(args.checkpoint, args.set)
     source = open_source(args.source, frames=args.frames, image_topic=args.image_topic, info_topic=args.info_topic,
@@ -90,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
             np.save(out / "depth" / f"{name}.npy", result.depth)
         depth_rgb = colorize_depth(result.depth)
         cv2.imwrite(str(out / "depth_color" / f"{name}.png"), cv2.cvtColor(depth_rgb, cv2.COLOR_RGB2BGR))
-        flow_rgb = flow_to_color(result.flow) if result.flow is not None else np.full_like(depth_rgb, 255)
+        flow_rgb = flow_panel(result, depth_rgb.shape[:2])
         if result.flow is not None:
-            cv2.imwrite(str(out / "flow_color" / f"{name}.png"), cv2.cvtColor(flow_rgb, cv2.COLOR_RGB2BGR))
+            cv2.imwrite(str(out / "flow_color" / f"{name}.png"),
+                        cv2.cvtColor(flow_to_color(result.flow), cv2.COLOR_RGB2BGR))
         if args.cloud_every > 0 and result.index % args.cloud_every == 0:
             xyz, rgb = depth_points(result, args.cloud_stride, args.max_range)
             write_ply(out / "clouds" / f"{name}.ply", xyz, rgb)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
-    from depth_pose_ros.checkpoint import CheckpointError
+    from depth_pose_ros.nets.checkpoint import CheckpointError
     from training.config import load_train_config
     from training.train import NonFiniteLossError, Trainer
 

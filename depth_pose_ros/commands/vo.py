@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from depth_pose_ros.data.source import open_source
     from depth_pose_ros.eval.trajectory_io import write_kitti_poses, write_tum_trajectory
     from depth_pose_ros.geometry.two_view import TwoViewConfig
-    from depth_pose_ros.vo import VoConfig, learned_flow, run_vo
+    from depth_pose_ros.pipeline.vo import VoConfig, learned_flow, run_vo
 
     if args.threads:
         cv2.setNumThreads(args.threads)
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
                        seed=args.seed)
     flow_fn = None
     if args.flow == "model":
-        from depth_pose_ros.model_zoo import build_estimator
+        from depth_pose_ros.pipeline.factory import build_estimator
 
         estimator, _ = build_estimator(args.checkpoint or None, allow_untrained=False)
         flow_fn = learned_flow(estimator)

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from depth_pose_ros.data.frame import Frame
 from depth_pose_ros.data.source import nominal_period
+from depth_pose_ros.utils.image import image_to_tensor
 
 MAX_GAP_PERIODS = 2.5
 
@@ -73,14 +74,6 @@ class ClipBatch:
         moved = {f.name: (v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v)
                  for f in fields(self) for v in [getattr(self, f.name)]}
         return ClipBatch(**moved)
-
-
-def image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """C x H x W float32 in [0, 1] from HxW / HxWxC uint8."""
-    arr = image[..., None] if image.ndim == 2 else image
-    if arr.dtype != np.uint8:
-        raise ValueError(f"expected uint8 images, got {arr.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
 
 
 def valid_clip_starts(stamps: np.ndarray, clip_len: int, stride: int = 1, fps: Optional[float] = None,

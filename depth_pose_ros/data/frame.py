@@ -17,6 +17,8 @@ from typing import Optional
 
 import numpy as np
 
+from depth_pose_ros.geometry.distortion import Distortion
+
 
 @dataclass
 class Frame:
@@ -34,6 +36,7 @@ class Frame:
     moving_mask: Optional[np.ndarray] = None  # HxW bool: pixel on an independently moving object
     stereo_image: Optional[np.ndarray] = None  # right image of a rectified stereo pair
     stereo_baseline: Optional[float] = None  # metres, right camera at +x of this one
+    distortion: Optional[Distortion] = None  # lens distortion of ``image`` (None: pinhole / rectified)
     source: str = ""
 
     @property

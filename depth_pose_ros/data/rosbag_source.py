@@ -36,7 +36,7 @@ from depth_pose_ros.data.source import (
     fps_from_stamps,
     to_uint8,
 )
-from depth_pose_ros.image_codec import decode_compressed_image, decode_raw_image
+from depth_pose_ros.utils.image_codec import decode_compressed_image, decode_raw_image
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from depth_pose_ros.data.frame import Frame
+from depth_pose_ros.utils.image import to_gray_u8, to_uint8
 
 FrameSelection = Union[slice, range, Sequence[int], None]
 
@@ -149,28 +150,10 @@ def parse_frames(text: str) -> slice:
 
 
 # ---- image helpers shared by the readers -------------------------------------------------------
-def rgb_to_gray(image: np.ndarray) -> np.ndarray:
-    """HxW uint8 gray of an HxWx3 RGB (or HxWx1) uint8 image; gray input is returned unchanged."""
-    if image.ndim == 2:
-        return image
-    if image.shape[2] == 1:
-        return image[..., 0]
-    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-
-
 def to_gray_frame(frame: Frame) -> Frame:
     """A copy of the frame with gray images (the ``gray=True`` option of every source)."""
-    stereo = None if frame.stereo_image is None else rgb_to_gray(frame.stereo_image)
-    return dataclasses.replace(frame, image=rgb_to_gray(frame.image), stereo_image=stereo)
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """8-bit version of a 16-bit image by full-range scaling (65535 -> 255); uint8 passes through."""
-    if image.dtype == np.uint8:
-        return image
-    if image.dtype == np.uint16:
-        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    raise ValueError(f"unsupported image dtype {image.dtype}")
+    stereo = None if frame.stereo_image is None else to_gray_u8(frame.stereo_image)
+    return dataclasses.replace(frame, image=to_gray_u8(frame.image), stereo_image=stereo)
 
 
 def decoded_to_rgb(image: np.ndarray) -> np.ndarray:
@@ -309,7 +292,7 @@ def open_source(spec: Union[str, Path], **kw: Any) -> FrameSource:
         return _open_synthetic(spec_str, opts)
 
     if spec_str.startswith("data:"):
-        from depth_pose_ros.paths import data_root
+        from depth_pose_ros.utils.paths import data_root
 
         spec_str = str(data_root() / spec_str[len("data:"):].lstrip("/"))
     path = Path(spec_str).expanduser()

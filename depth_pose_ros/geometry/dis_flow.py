@@ -4,23 +4,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from depth_pose_ros.utils.image import to_gray_u8
+
+__all__ = ["dis_flow", "to_gray_u8"]
+
 _PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
-
-
-def to_gray_u8(image: np.ndarray) -> np.ndarray:
-    """HxW uint8 gray from HxW / HxWx1 / HxWx3 (RGB) uint8 or float [0,1] input."""
-    img = np.asarray(image)
-    if img.dtype != np.uint8:
-        img = np.clip(img * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-    if img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    elif img.ndim == 3:
-        img = img[..., 0]
-    return np.ascontiguousarray(img)
 
 
 def dis_flow(image1: np.ndarray, image2: np.ndarray, preset: str = "medium") -> np.ndarray:

@@ -23,9 +23,8 @@ length in the depth map's units. The result never holds NaN.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
-from enum import Enum
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -37,6 +36,12 @@ from depth_pose_ros.geometry.masks import fb_consistency_np, occlusion_from_rang
 from depth_pose_ros.geometry.scale_align import align_depth_to_points
 from depth_pose_ros.geometry.se3_np import axis_angle_to_matrix_np, make_pose_np, project_to_rotation_np
 from depth_pose_ros.geometry.triangulation import triangulate
+from depth_pose_ros.geometry.two_view_config import (  # noqa: F401  (re-exported)
+    OCCLUSION_METHODS,
+    RANSAC_METHOD_NAMES,
+    TwoViewConfig,
+    TwoViewStatus,
+)
 
 RANSAC_METHODS = {
     "ransac": cv2.RANSAC,
@@ -45,72 +50,7 @@ RANSAC_METHODS = {
     "usac_magsac": cv2.USAC_MAGSAC,
     "usac_accurate": cv2.USAC_ACCURATE,
 }
-OCCLUSION_METHODS = ("fb", "range", "both", "none")
-
-
-class TwoViewStatus(str, Enum):
-    """How a relative pose was obtained (a ``str`` enum: ``status == "ok"`` works)."""
-
-    OK = "ok"  # essential matrix from flow
-    PNP_FALLBACK = "pnp_fallback"  # degenerate for E; PnP-RANSAC from frame-1 depth + flow
-    CONSTANT_VELOCITY = "constant_velocity"  # nothing usable: last velocity repeated, frame flagged
-    FIRST = "first"  # first frame of a sequence: identity by definition
-
-
-@dataclass
-class TwoViewConfig:
-    """Parameters of the two-view pose module (defaults tuned on KITTI odometry 06 with DIS flow)."""
-
-    top_ratio: float = 0.2  # fraction of all pixels kept after scoring
-    num_samples: int = 6000  # correspondences drawn from the kept pixels for RANSAC
-    ransac_method: str = "usac_magsac"  # one of RANSAC_METHODS
-    ransac_threshold_px: float = 1.0  # epipolar inlier threshold (pixels)
-    confidence: float = 0.999
-    max_iters: int = 1000  # RANSAC iterations (USAC stops earlier once confident)
-    min_mean_flow_px: float = 0.5  # below: no usable parallax -> fallback
-    min_inliers: int = 100  # fewer E (or PnP) inliers -> fallback
-    min_triangulation_angle_deg: float = 0.05  # rays closer to parallel carry no depth
-    min_triangulated: int = 30  # fewer well-conditioned points -> translation unreliable -> fallback
-    max_reprojection_px: float = 2.0  # triangulation reprojection gate
-    score_eps: float = 0.1  # score = non_occluded / (score_eps + fb inconsistency in px)
-    fb_alpha1: float = 0.01  # UnFlow occlusion test (relative part)
-    fb_alpha2: float = 0.5  # UnFlow occlusion test (absolute part, px^2)
-    occlusion: str = "fb"  # which occlusion cue gates the score: fb | range | both | none
-    range_threshold: float = 0.5  # range-map value below which a pixel is occluded
-    refine: bool = True  # LM refinement of (R, t) on many inliers after RANSAC
-    refine_max_points: int = 10000  # correspondences used by the refinement
-    refine_loss_scale_px: float = 0.25  # Huber scale of the refinement (pixels)
-    rigid_threshold_px: float = 1.0  # Sampson distance below which a pixel is called rigid
-    pnp_threshold_px: float = 2.0  # PnP-RANSAC reprojection threshold
-    pnp_iterations: int = 200
-    scale_inlier_rel: float = 0.15  # relative tolerance for the scale-alignment inlier ratio
-    seed: int = 0  # sampling seed (the same inputs always give the same pose)
-
-    def __post_init__(self) -> None:
-        if self.ransac_method not in RANSAC_METHODS:
-            raise ValueError(f"TwoViewConfig.ransac_method={self.ransac_method!r}; choose one of "
-                             f"{sorted(RANSAC_METHODS)}")
-        if self.occlusion not in OCCLUSION_METHODS:
-            raise ValueError(f"TwoViewConfig.occlusion={self.occlusion!r}; choose one of {OCCLUSION_METHODS}")
-        if not 0.0 < self.top_ratio <= 1.0:
-            raise ValueError(f"TwoViewConfig.top_ratio must be in (0, 1], got {self.top_ratio}")
-        if self.num_samples < 8:
-            raise ValueError(f"TwoViewConfig.num_samples must be >= 8, got {self.num_samples}")
-        for name in ("ransac_threshold_px", "score_eps", "rigid_threshold_px", "pnp_threshold_px",
-                     "refine_loss_scale_px"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"TwoViewConfig.{name} must be positive, got {getattr(self, name)}")
-        if not 0.0 < self.confidence < 1.0:
-            raise ValueError(f"TwoViewConfig.confidence must be in (0, 1), got {self.confidence}")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TwoViewConfig:
-        """Build from a (YAML) mapping; unknown keys raise, so typos do not pass silently."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"TwoViewConfig: unknown keys {unknown}; known keys are {sorted(known)}")
-        return cls(**values)
+assert set(RANSAC_METHODS) == set(RANSAC_METHOD_NAMES)
 
 
 @dataclass
@@ -365,6 +305,37 @@ def pose_from_essential(E: np.ndarray, p1: np.ndarray, p2: np.ndarray, K: np.nda
             if votes > best[2]:
                 best = (R, tt, votes)
     return best
+
+
+def rotation_only_fit(p1: np.ndarray, p2: np.ndarray, K: np.ndarray, rounds: int = 3) -> tuple[np.ndarray, float]:
+    """Best pure rotation ``R`` (``x2 ~ K R K^-1 x1``) of Nx2 correspondences and the median pixel residual
+    left after it: the parallax, which is what translation can be triangulated from. A standing or
+    purely rotating camera leaves ~0 (flow noise only). Kabsch on bearing vectors, trimmed ``rounds`` times.
+    Returns ``(I, 0)`` for fewer than 3 correspondences.
+    """
+    if len(p1) < 3:
+        return np.eye(3), 0.0
+    K_inv = invert_intrinsics(K)
+    b1 = np.c_[p1, np.ones(len(p1))] @ K_inv.T
+    b2 = np.c_[p2, np.ones(len(p2))] @ K_inv.T
+    b1 /= np.linalg.norm(b1, axis=1, keepdims=True)
+    b2 /= np.linalg.norm(b2, axis=1, keepdims=True)
+    keep = np.ones(len(p1), bool)
+    R = np.eye(3)
+    residual = np.zeros(len(p1))
+    for _ in range(rounds):
+        H = b1[keep].T @ b2[keep]
+        U, _, Vt = np.linalg.svd(H)
+        D = np.diag([1.0, 1.0, np.sign(np.linalg.det(Vt.T @ U.T))])
+        R = Vt.T @ D @ U.T
+        q = (b1 @ R.T) @ K.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            residual = np.hypot(q[:, 0] / q[:, 2] - p2[:, 0], q[:, 1] / q[:, 2] - p2[:, 1])
+        residual = np.nan_to_num(residual, nan=np.inf)
+        keep = residual <= max(3.0 * float(np.median(residual)), 1e-6)
+        if keep.sum() < 3:
+            break
+    return project_to_rotation_np(R), float(np.median(residual))
 
 
 # ------------------------------------------------------------------------------------ estimator

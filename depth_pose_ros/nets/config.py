@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from depth_pose_ros import config_utils
+from depth_pose_ros.utils import config as config_utils
 
 
 @dataclass

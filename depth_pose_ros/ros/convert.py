@@ -30,7 +30,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 
-from depth_pose_ros.image_codec import (
+from depth_pose_ros.utils.image_codec import (
     ENCODINGS,
     ImageDecodeError,
     as_uint8_buffer,
@@ -122,7 +122,7 @@ def image_msg_to_numpy(msg: Image) -> tuple[np.ndarray, str]:
     Colour encodings (rgb8, bgr8, rgba8, bgra8) come out as HxWx3 uint8 **RGB** with encoding
     ``"rgb8"`` (alpha dropped); mono8/8UC1 as HxW uint8, mono16/16UC1 as HxW uint16, 32FC1 as HxW
     float32, each with its own encoding name. Row padding is removed and big-endian data swapped to
-    host order (decoding shared with the bag reader: :mod:`depth_pose_ros.image_codec`). The array
+    host order (decoding shared with the bag reader: :mod:`depth_pose_ros.utils.image_codec`). The array
     owns its memory (never a view into the message), so callers may modify it.
     """
     try:

@@ -76,7 +76,7 @@ from depth_pose_ros.ros.odometry_math import (
 )
 from depth_pose_ros.ros.qos import describe_qos, qos_from_name
 from depth_pose_ros.ros.tf_broadcast import TfBroadcaster
-from depth_pose_ros.viz import DepthColorizer
+from depth_pose_ros.utils.viz import DepthColorizer
 
 #: The same kind of problem is logged at most once per this many seconds (with a count of the rest).
 LOG_THROTTLE_S = 5.0
@@ -116,9 +116,11 @@ class DepthPoseNode(Node):
 
     def __init__(self, **node_kwargs) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        self.settings = s = parse_settings(self._declare_parameters())
+        overrides = set(getattr(self, "_parameter_overrides", {}).keys())
+        self.settings = s = parse_settings(self._declare_parameters(), explicit=overrides)
         log = self.get_logger()
         self.estimator, self.model_source = make_estimator(s, warn=log.warn)
+        s.estimator = self.estimator.config  # the effective settings: model folder + parameters
         self._warm_up()
         self.stats = NodeStats()
         self._lock = threading.Lock()  # estimator, odometry state
@@ -266,7 +268,7 @@ class DepthPoseNode(Node):
             self._log_throttled("internal", f"unexpected error, frame skipped: {exc!r}\n{traceback.format_exc()}")
 
     def _process(self, item: _Incoming) -> None:
-        from depth_pose_ros.estimator import FrameError
+        from depth_pose_ros.pipeline.estimator import FrameError
 
         t_start = time.monotonic()
         msg = item.msg

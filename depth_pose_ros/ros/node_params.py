@@ -7,25 +7,24 @@ build *exactly* the configuration the node runs with (:func:`settings_from_param
 type or value raises ``ValueError`` naming the parameter, and the node rejects parameters it does not
 know (a typo in a YAML file must not silently fall back to a default).
 
-Estimator settings go through :mod:`depth_pose_ros.config_utils` into :class:`EstimatorConfig`
+Estimator settings go through :mod:`depth_pose_ros.utils.config` into :class:`EstimatorConfig`
 (optionally on top of an ``estimator_config`` YAML holding the less common knobs such as ``two_view``).
 This module imports no ROS package and no torch (:func:`make_estimator` imports torch when called).
 """
 from __future__ import annotations
 
 import array
-import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-from depth_pose_ros import config_utils
-from depth_pose_ros.estimator_types import EstimatorConfig
+from depth_pose_ros.pipeline.config import EstimatorConfig
 from depth_pose_ros.ros.odometry_math import make_transform
+from depth_pose_ros.utils import config as config_utils
 
 NODE_NAME = "depth_pose_node"
 #: Relative path (below ``paths.models_dir()``) of the shipped model used when ``checkpoint`` is empty.
@@ -45,6 +44,27 @@ class ParamSpec:
 
 _HALF_PI = round(math.pi / 2, 10)
 
+#: Node parameter -> EstimatorConfig field (dotted). Their defaults are the dataclass's; a value given
+#: to the node overrides the model folder's estimator.yaml only when it was set (docs/architecture.md).
+ESTIMATOR_PARAMS: dict[str, str] = {
+    "device": "device", "precision": "precision", "fast_path": "fast_path", "num_threads": "num_threads",
+    "input.height": "height", "input.width": "width", "flow_source": "flow_source", "max_gap_s": "max_gap_s",
+    "max_depth_m": "max_depth_m", "pose.scale": "pose.scale", "pose.max_width": "pose.max_width",
+    "scale.source": "scale.source", "scale.camera_height_m": "scale.camera_height_m",
+    "scale.stereo_baseline_m": "scale.stereo_baseline_m",
+}
+
+
+def _estimator_default(field_path: str) -> Any:
+    value: Any = EstimatorConfig()
+    for part in field_path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _estimator_param(name: str, description: str) -> ParamSpec:
+    return ParamSpec(name, _estimator_default(ESTIMATOR_PARAMS[name]), description)
+
 PARAMETERS: tuple[ParamSpec, ...] = (
     # -- model
     ParamSpec("checkpoint", "", "Model weights (.safetensors). Empty: models/default/model.safetensors; if that "
@@ -52,24 +72,27 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("model_config", "", "NetConfig YAML of the untrained network used without a checkpoint "
                                   "(empty: the default light network). Ignored when a checkpoint is loaded."),
     ParamSpec("seed", 0, "torch seed of untrained weights (reproducible runs without a checkpoint)."),
-    ParamSpec("estimator_config", "", "Optional EstimatorConfig YAML (e.g. two_view settings); the parameters "
-                                      "below override its values."),
-    ParamSpec("device", "cpu", "torch device: cpu, cuda, cuda:1, ..."),
-    ParamSpec("precision", "auto", "auto (bf16/fp16 on the fast path, else fp32), fp32, bf16 (CPU) or fp16 (CUDA)."),
-    ParamSpec("fast_path", False, "Fold BatchNorm, channels_last and reduced-precision autocast (faster inference)."),
-    ParamSpec("num_threads", 0, "torch intra-op threads (0: torch's default)."),
-    ParamSpec("input.height", 0, "Network input height (multiple of 32); images are resized, K scaled. 0: the "
-                                 "model's own size (its estimator.yaml or training size; 192 untrained)."),
-    ParamSpec("input.width", 0, "Network input width (multiple of 32); 0: the model's own (640 untrained)."),
-    ParamSpec("flow_source", "model", "Optical flow for the pose: network, dis (classical OpenCV DIS) or model "
-                                      "(what the model's estimator.yaml says; network when it says nothing)."),
-    ParamSpec("max_gap_s", 0.5, "A larger gap between image stamps restarts tracking (odometry continues)."),
-    ParamSpec("max_depth_m", 80.0, "Published depth is clamped to this range (m)."),
+    ParamSpec("estimator_config", "", "Optional EstimatorConfig YAML (e.g. two_view settings): overrides the model "
+                                      "folder's estimator.yaml; the estimator parameters below override it when set."),
+    _estimator_param("device", "torch device: cpu, cuda, cuda:1, ..."),
+    _estimator_param("precision", "auto (bf16/fp16 on the fast path, else fp32), fp32, bf16 (CPU) or fp16 (CUDA)."),
+    _estimator_param("fast_path", "Fold BatchNorm, channels_last and reduced-precision autocast (faster inference)."),
+    _estimator_param("num_threads", "torch intra-op threads (0: torch's default)."),
+    _estimator_param("input.height", "Network input height (multiple of 32); images are resized, K scaled. Unset: "
+                                     "the model's own size (its estimator.yaml or training size)."),
+    _estimator_param("input.width", "Network input width (multiple of 32). Unset: the model's own."),
+    _estimator_param("flow_source", "Optical flow for the pose: network (the model's own; its PoseNet for models "
+                                    "without a flow decoder) or dis (classical OpenCV DIS). Unset: the model's."),
+    _estimator_param("max_gap_s", "A larger gap between image stamps restarts tracking (odometry continues)."),
+    _estimator_param("max_depth_m", "Published depth is clamped to this range (m)."),
+    _estimator_param("pose.scale", "Two-view geometry image size as a fraction of the camera image (independent "
+                                   "of the network size)."),
+    _estimator_param("pose.max_width", "Cap of the geometry image width (pixels)."),
     # -- absolute scale
-    ParamSpec("scale.source", "none", "Metric scale: none (network scale), camera_height (road plane at "
-                                      "scale.camera_height_m below the camera) or stereo (right image)."),
-    ParamSpec("scale.camera_height_m", 1.65, "Height of the camera above the ground (camera_height source)."),
-    ParamSpec("scale.stereo_baseline_m", 0.0, "Stereo baseline (m) for the stereo source; must be > 0 then."),
+    _estimator_param("scale.source", "Metric scale: none (monocular units), camera_height (road plane of the "
+                                     "triangulated points at scale.camera_height_m below the camera) or stereo."),
+    _estimator_param("scale.camera_height_m", "Height of the camera above the ground (camera_height source)."),
+    _estimator_param("scale.stereo_baseline_m", "Stereo baseline (m) for the stereo source; must be > 0 then."),
     # -- topics
     ParamSpec("topics.image", "image", "Image topic (sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8, mono8, "
                                        "mono16); remap it or set it here."),
@@ -120,7 +143,8 @@ PARAMETER_NAMES: frozenset[str] = frozenset(p.name for p in PARAMETERS)
 class NodeSettings:
     """Everything ``depth_pose_node`` reads from its parameters, validated (defaults: :data:`PARAMETERS`)."""
 
-    estimator: EstimatorConfig
+    estimator: EstimatorConfig  # parameters + estimator_config only (validation); the model folder comes later
+    estimator_layers: list[dict[str, Any]]  # estimator_config YAML, then the estimator parameters that were set
     checkpoint: str
     model_config: str
     seed: int
@@ -143,7 +167,6 @@ class NodeSettings:
     qos_camera_info: str
     qos_output: str
     diagnostics_period_s: float
-    flow_source_from_model: bool = False  # flow_source: model -> taken from the model folder in make_estimator
 
     def publishes(self, what: str) -> bool:
         return bool(self.publish.get(what, False))
@@ -162,8 +185,12 @@ def unknown_parameters(names: Any) -> list[str]:
     return sorted(n for n in set(names) - PARAMETER_NAMES - BUILTIN_PARAMETERS if not n.startswith("qos_overrides."))
 
 
-def parse_settings(values: Mapping[str, Any]) -> NodeSettings:
+def parse_settings(values: Mapping[str, Any], explicit: Optional[Iterable[str]] = None) -> NodeSettings:
     """Validate parameter values (name -> value; missing names take their defaults) into settings.
+
+    ``explicit``: the names that were actually set (parameters file, command line); by default the names
+    in ``values``. Only those estimator parameters override the model folder's ``estimator.yaml`` and
+    the ``estimator_config`` file: a parameter left at its declared default changes nothing.
 
     Raises:
         ValueError: naming the parameter (unknown names included).
@@ -171,33 +198,41 @@ def parse_settings(values: Mapping[str, Any]) -> NodeSettings:
     unknown = unknown_parameters(values)
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)} (valid: {', '.join(sorted(PARAMETER_NAMES))})")
+    explicit = set(values) if explicit is None else set(explicit)
     v = {**defaults(), **dict(values)}
 
     def get(name: str, kind: type) -> Any:
         return _coerce(name, v[name], kind)
 
-    estimator_data: dict[str, Any] = {}
+    layers: list[dict[str, Any]] = []
     if get("estimator_config", str):
-        estimator_data = config_utils.load_yaml(Path(get("estimator_config", str)).expanduser())
-    scale = dict(estimator_data.get("scale") or {})
-    scale.update(source=get("scale.source", str), camera_height_m=get("scale.camera_height_m", float),
-                 stereo_baseline_m=get("scale.stereo_baseline_m", float))
-    flow_source = get("flow_source", str)
-    if flow_source not in ("model", "network", "dis"):
-        raise ValueError(f"flow_source: {flow_source!r} is not one of ['model', 'network', 'dis']")
-    estimator_data.update(
-        height=get("input.height", int), width=get("input.width", int), device=get("device", str),
-        precision=get("precision", str), fast_path=get("fast_path", bool), num_threads=get("num_threads", int),
-        flow_source="network" if flow_source == "model" else flow_source, max_gap_s=get("max_gap_s", float),
-        max_depth_m=get("max_depth_m", float), scale=scale,
-    )
-    try:
-        est = config_utils.from_dict(EstimatorConfig, estimator_data)
+        layers.append(config_utils.load_yaml(Path(get("estimator_config", str)).expanduser()))
+    given: dict[str, Any] = {}
+    for name, field_path in ESTIMATOR_PARAMS.items():
+        value = get(name, type(_estimator_default(field_path)))
+        if name not in explicit:
+            continue
+        if name == "flow_source" and value == "model":  # deprecated alias of "not set"
+            continue
+        if name in ("input.height", "input.width") and value == 0:  # deprecated alias of "not set"
+            continue
+        node = given
+        *parents, leaf = field_path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    layers.append(given)
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = config_utils.deep_merge(merged, layer)
+    try:  # validated now (a wrong value fails at start-up); the model folder is merged in make_estimator
+        est = config_utils.from_dict(EstimatorConfig, merged)
     except ValueError as exc:
         raise ValueError(f"estimator parameters: {exc}") from None
-    for name, value in (("input.height", est.height), ("input.width", est.width)):
+    for name in ("input.height", "input.width"):
+        value = get(name, int)
         if value < 0 or value % 32:
-            raise ValueError(f"{name}: must be 0 (the model's size) or a positive multiple of 32, got {value}")
+            raise ValueError(f"{name}: must be a positive multiple of 32, got {value}")
     for name in ("max_gap_s", "max_depth_m", "scale.camera_height_m", "diagnostics.period_s",
                  "cloud.max_range_m"):
         if not get(name, float) > 0:
@@ -233,8 +268,8 @@ def parse_settings(values: Mapping[str, Any]) -> NodeSettings:
         raise ValueError(f"camera_to_base: {exc}") from None
 
     return NodeSettings(
-        flow_source_from_model=flow_source == "model",
         estimator=est,
+        estimator_layers=layers,
         checkpoint=get("checkpoint", str),
         model_config=get("model_config", str),
         seed=get("seed", int),
@@ -287,53 +322,18 @@ def settings_from_params_file(path: str | Path | None = None, overrides: Optiona
 
 
 def make_estimator(settings: NodeSettings, warn: Callable[[str], None] = print):
-    """The :class:`~depth_pose_ros.estimator.Estimator` of these settings; returns (estimator, source text).
-
-    ``checkpoint`` set: that file (missing -> ``FileNotFoundError``). Empty: the shipped default model,
-    else untrained weights of ``model_config`` seeded with ``seed``, announced through ``warn``.
+    """The :class:`~depth_pose_ros.pipeline.estimator.Estimator` of these settings; returns (estimator, source
+    text). The same factory as the command line (:func:`depth_pose_ros.pipeline.factory.build_estimator`):
+    ``checkpoint`` empty means the shipped default model, else untrained weights (announced by ``warn``).
     """
-    cfg = settings.estimator
     if settings.checkpoint:  # checked before the (slow) torch import: a wrong path fails at once
         path = Path(settings.checkpoint).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(f"checkpoint: file not found: {path}")
-    import torch
+    from depth_pose_ros.pipeline.factory import build_estimator
 
-    from depth_pose_ros.estimator import Estimator
-    from depth_pose_ros.nets.config import NetConfig
-    from depth_pose_ros.nets.model import build_model
-    from depth_pose_ros.paths import models_dir
-
-    if settings.checkpoint:
-        cfg = _with_model_defaults(cfg, path, settings.flow_source_from_model)
-        return Estimator.from_checkpoint(path, cfg, map_location=cfg.device), f"checkpoint {path}"
-    shipped = models_dir() / DEFAULT_CHECKPOINT
-    if shipped.is_file():
-        cfg = _with_model_defaults(cfg, shipped, settings.flow_source_from_model)
-        return Estimator.from_checkpoint(shipped, cfg, map_location=cfg.device), f"shipped model {shipped}"
-    cfg = _with_model_defaults(cfg, None, settings.flow_source_from_model)
-    net_cfg = NetConfig.from_yaml(Path(settings.model_config).expanduser()) if settings.model_config else NetConfig()
-    torch.manual_seed(settings.seed)
-    model = build_model(net_cfg)
-    source = f"UNTRAINED weights (seed {settings.seed}, {settings.model_config or 'default NetConfig'})"
-    warn(f"no checkpoint given and no shipped model at {shipped}: running {source}. Depth and poses will be "
-         "meaningless; set the 'checkpoint' parameter to a trained model.")
-    return Estimator(model, cfg), source
-
-
-def _with_model_defaults(cfg: Any, checkpoint: Optional[Path], flow_from_model: bool) -> Any:
-    """Fill what the parameters leave to the model: ``input.height/width`` of 0 take the model's own size
-    (a network trained at 64x192 must see 64x192: the model folder's estimator.yaml, else the training
-    size stored with the weights) and ``flow_source: model`` the folder's flow source, so that the node
-    runs a shipped model exactly as ``depth-pose demo`` / ``run`` do. Untrained weights get
-    EstimatorConfig's defaults."""
-    if cfg.height > 0 and cfg.width > 0 and not flow_from_model:
-        return cfg
-    from depth_pose_ros.model_zoo import estimator_config
-
-    model_cfg = estimator_config(checkpoint) if checkpoint is not None else EstimatorConfig()
-    return dataclasses.replace(cfg, height=cfg.height or model_cfg.height, width=cfg.width or model_cfg.width,
-                               flow_source=model_cfg.flow_source if flow_from_model else cfg.flow_source)
+    return build_estimator(settings.checkpoint or None, layers=settings.estimator_layers,
+                           model_config=settings.model_config, seed=settings.seed, warn=warn)
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

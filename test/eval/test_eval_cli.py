@@ -181,7 +181,7 @@ def test_flow_of_a_checkpoint(kitti_flow_dir: Path, tmp_path: Path, capsys: pyte
 
     import torch
 
-    from depth_pose_ros.checkpoint import save_model
+    from depth_pose_ros.nets.checkpoint import save_model
     from depth_pose_ros.nets.config import NetConfig
     from depth_pose_ros.nets.model import build_model
 

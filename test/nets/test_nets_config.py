@@ -7,7 +7,7 @@ import pytest
 
 from depth_pose_ros.nets.config import NetConfig, architecture_signature
 from depth_pose_ros.nets.model import build_model
-from depth_pose_ros.paths import REPO_ROOT
+from depth_pose_ros.utils.paths import REPO_ROOT
 
 MODELS = REPO_ROOT / "config" / "models"
 

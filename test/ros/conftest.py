@@ -12,7 +12,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 Jazzy wheels) is not installed")
 
-from depth_pose_ros.ros.testing import ISOLATION_KEYS, isolated_ros_env, ros_context  # noqa: E402
+from ros_harness import ISOLATION_KEYS, isolated_ros_env, ros_context  # noqa: E402
 
 
 @pytest.fixture()

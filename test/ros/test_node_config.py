@@ -7,30 +7,45 @@ from __future__ import annotations
 
 import ast
 import py_compile
+import re
 import sys
 import types
 
 import pytest
 import yaml
 
-from depth_pose_ros.paths import REPO_ROOT
 from depth_pose_ros.ros.node_params import (
+    ESTIMATOR_PARAMS,
     NODE_NAME,
     PARAMETER_NAMES,
     defaults,
     params_from_yaml,
     settings_from_params_file,
 )
+from depth_pose_ros.utils.paths import REPO_ROOT
 
 CONFIG = REPO_ROOT / "config"
 LAUNCH = REPO_ROOT / "launch" / "depth_pose.launch.py"
 
 
 def test_default_yaml_lists_every_parameter_with_its_default():
+    """Node parameters are set with their defaults; estimator settings are listed in a comment block with
+    EstimatorConfig's defaults but left unset, so loading the file never overrides a model's estimator.yaml."""
     values = params_from_yaml(CONFIG / "default.yaml")
-    assert set(values) == PARAMETER_NAMES
+    assert set(values) == PARAMETER_NAMES - set(ESTIMATOR_PARAMS)
     for name, default in defaults().items():
-        assert values[name] == pytest.approx(default, abs=1e-9), name
+        if name not in ESTIMATOR_PARAMS:
+            assert values[name] == pytest.approx(default, abs=1e-9), name
+    text = (CONFIG / "default.yaml").read_text()
+    block = text[text.index("(ESTIMATOR-SETTINGS)"):text.index("(end of ESTIMATOR-SETTINGS)")]
+    listed = {}
+    for line in block.splitlines():
+        m = re.match(r"\s*#\s+([a-z_.]+): (\S+)", line)
+        if m:
+            listed[m.group(1)] = yaml.safe_load(m.group(2))
+    assert set(listed) == set(ESTIMATOR_PARAMS)
+    for name, value in listed.items():
+        assert value == pytest.approx(defaults()[name]) if isinstance(value, float) else value == defaults()[name], name
     settings_from_params_file(CONFIG / "default.yaml")
 
 

@@ -20,12 +20,12 @@ import torch
 import yaml
 from rclpy.duration import Duration
 from rclpy.node import Node
+from ros_harness import spin_until, start_child
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from depth_pose_ros.checkpoint import save_model
+from depth_pose_ros.nets.checkpoint import save_model
 from depth_pose_ros.nets.config import NetConfig
 from depth_pose_ros.nets.model import build_model
-from depth_pose_ros.paths import REPO_ROOT
 from depth_pose_ros.ros.bag_io import BagReader
 from depth_pose_ros.ros.convert import (
     camera_info_to_K,
@@ -40,7 +40,7 @@ from depth_pose_ros.ros.convert import (
 from depth_pose_ros.ros.node_params import make_estimator, params_from_yaml, settings_from_params_file
 from depth_pose_ros.ros.odometry_math import base_pose
 from depth_pose_ros.ros.qos import latched_qos, reliable_qos
-from depth_pose_ros.ros.testing import spin_until, start_child
+from depth_pose_ros.utils.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.ros, pytest.mark.data, pytest.mark.slow]
 

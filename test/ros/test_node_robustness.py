@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import torch
 from rclpy.node import Node
+from ros_harness import spin_until, start_child
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from depth_pose_ros.checkpoint import save_model
 from depth_pose_ros.geometry.camera import scale_intrinsics
+from depth_pose_ros.nets.checkpoint import save_model
 from depth_pose_ros.nets.config import NetConfig
 from depth_pose_ros.nets.model import build_model
-from depth_pose_ros.paths import REPO_ROOT
 from depth_pose_ros.ros.convert import (
     camera_info_to_K,
     image_msg_to_numpy,
@@ -33,7 +33,7 @@ from depth_pose_ros.ros.convert import (
     stamp_to_ns,
 )
 from depth_pose_ros.ros.qos import reliable_qos
-from depth_pose_ros.ros.testing import spin_until, start_child
+from depth_pose_ros.utils.paths import REPO_ROOT
 
 pytestmark = pytest.mark.ros
 

@@ -196,7 +196,7 @@ def test_depth_to_points_hand_computed():
 
 
 def test_fast_depth_colorizer_matches_viz_colorize_depth():
-    from depth_pose_ros.viz import DepthColorizer, colorize_depth
+    from depth_pose_ros.utils.viz import DepthColorizer, colorize_depth
 
     depth = np.random.default_rng(0).uniform(1, 80, (48, 64)).astype(np.float32)
     depth[:4] = 0.0
@@ -277,10 +277,10 @@ def test_params_file_sections_and_estimator_config_yaml(tmp_path):
 def test_make_estimator_checkpoint_shipped_model_and_untrained(tmp_path, monkeypatch):
     import torch
 
-    from depth_pose_ros import paths
-    from depth_pose_ros.checkpoint import save_model
+    from depth_pose_ros.nets.checkpoint import save_model
     from depth_pose_ros.nets.config import NetConfig
     from depth_pose_ros.nets.model import build_model
+    from depth_pose_ros.utils import paths
 
     small = tmp_path / "small.yaml"
     small.write_text("encoder: {width: 0.25}\n")

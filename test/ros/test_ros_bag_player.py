@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from ros_harness import spin_until, start_child
 from rosbags.rosbag1 import Writer as Writer1
 from rosbags.rosbag2 import StoragePlugin
 from rosbags.rosbag2 import Writer as Writer2
@@ -22,7 +23,6 @@ from std_msgs.msg import String
 
 from depth_pose_ros.ros.convert import camera_info_to_K, image_msg_to_numpy, stamp_to_ns, stamp_to_sec
 from depth_pose_ros.ros.qos import reliable_qos
-from depth_pose_ros.ros.testing import spin_until, start_child
 
 pytestmark = pytest.mark.ros
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from rclpy.duration import Duration
 from rclpy.node import Node
+from ros_harness import spin_until, start_child
 from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
@@ -25,7 +26,6 @@ from depth_pose_ros.ros.convert import (
     numpy_to_image_msg,
 )
 from depth_pose_ros.ros.qos import reliable_qos
-from depth_pose_ros.ros.testing import spin_until, start_child
 
 pytestmark = [pytest.mark.ros, pytest.mark.data]
 

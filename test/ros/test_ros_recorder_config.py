@@ -6,7 +6,7 @@ import ast
 import pytest
 import yaml
 
-from depth_pose_ros.paths import REPO_ROOT
+from depth_pose_ros.utils.paths import REPO_ROOT
 
 pytestmark = pytest.mark.ros
 

@@ -1,6 +1,6 @@
 """Smoke test of the ROS 2 set-up: two processes on an isolated domain exchange real messages.
 
-A child process (``python -m depth_pose_ros.ros.testing smoke_publisher``) publishes an rgb8 Image
+A child process (``python -m ros_harness smoke_publisher``) publishes an rgb8 Image
 (reliable), a 50k-point PointCloud2 (best effort: needs LARGE_DATA) and a TFMessage (reliable);
 this process subscribes and checks every pixel, point and transform value.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from rclpy.node import Node
+from ros_harness import SMOKE_CLOUD_POINTS, smoke_payload, spin_until, start_child
 from sensor_msgs.msg import Image, PointCloud2
 from tf2_msgs.msg import TFMessage
 
@@ -19,7 +20,6 @@ from depth_pose_ros.ros.convert import (
     transform_msg_to_matrix,
 )
 from depth_pose_ros.ros.qos import reliable_qos, sensor_data_qos
-from depth_pose_ros.ros.testing import SMOKE_CLOUD_POINTS, smoke_payload, spin_until, start_child
 
 pytestmark = pytest.mark.ros
 
@@ -34,7 +34,7 @@ def test_two_processes_exchange_image_cloud_and_tf(ros_env, executor, tmp_path):
                              sensor_data_qos())
     node.create_subscription(TFMessage, "/smoke/tf", lambda m: got.setdefault("tf", m), reliable_qos())
 
-    child = start_child(["-m", "depth_pose_ros.ros.testing", "smoke_publisher", "--rate", "10"],
+    child = start_child(["-m", "ros_harness", "smoke_publisher", "--rate", "10"],
                         ros_env, tmp_path / "smoke_publisher.log")
     try:
         ok = spin_until(executor, lambda: len(got) == 3, timeout=20.0, children=[child])

@@ -5,8 +5,7 @@ import signal
 import time
 
 import pytest
-
-from depth_pose_ros.ros.testing import ChildProcess, isolated_ros_env, spin_until
+from ros_harness import ChildProcess, isolated_ros_env, spin_until
 
 IGNORE_SIGINT = ("import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
                  "print('ready', flush=True); time.sleep(60)")

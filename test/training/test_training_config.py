@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from depth_pose_ros.config_utils import ConfigError
+from depth_pose_ros.utils.config import ConfigError
 from training.config import (
     TrainConfig,
     config_from_dict,

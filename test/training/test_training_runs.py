@@ -15,8 +15,8 @@ from conftest import TINY_OVERRIDES
 from safetensors.torch import load_file
 
 from depth_pose_ros import cli
-from depth_pose_ros.estimator import Estimator, EstimatorConfig
-from depth_pose_ros.paths import REPO_ROOT as REPO
+from depth_pose_ros.pipeline.estimator import Estimator, EstimatorConfig
+from depth_pose_ros.utils.paths import REPO_ROOT as REPO
 
 RUN_OVERRIDES = [*TINY_OVERRIDES, "model.recurrent.hidden_channels=[16]",
                  "schedule.stages=[{name: flow, steps: 6, train: [encoder, recurrent, flow]}, {name: joint}]"]

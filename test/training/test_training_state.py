@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from depth_pose_ros.checkpoint import CheckpointError
+from depth_pose_ros.nets.checkpoint import CheckpointError
 from training.state import (
     TrainerState,
     latest_checkpoint,
@@ -121,7 +121,7 @@ def test_no_resume_refuses_an_existing_run(tmp_path) -> None:
     tr = _trainer(tmp_path / "run")
     tr.save()
     tr.close()
-    from depth_pose_ros.config_utils import ConfigError
+    from depth_pose_ros.utils.config import ConfigError
 
     with pytest.raises(ConfigError, match="already holds checkpoints"):
         Trainer(tiny_config("cpu_smoke_monodepth2"), tmp_path / "run", resume="never")

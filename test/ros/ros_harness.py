@@ -1,4 +1,5 @@
-"""Helpers to run small, isolated DDS graphs in tests (and in benchmarks).
+"""Helpers to run small, isolated DDS graphs in tests (and in ``benchmarks/bench_node.py`` /
+``bench_ros.py``, which put this folder on ``sys.path``). Test-only: not part of the installed package.
 
 Why each piece exists:
 * :func:`isolated_ros_env` -- several test runs share one machine; a random ``ROS_DOMAIN_ID`` and
@@ -65,6 +66,9 @@ def isolated_ros_env(
         env["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
     else:
         env.pop("FASTDDS_BUILTIN_TRANSPORTS", None)
+    # children may run ``python -m ros_harness`` (this module): make its folder importable there
+    here = str(Path(__file__).resolve().parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     env["RCUTILS_COLORIZED_OUTPUT"] = "0"
     return env
@@ -248,14 +252,14 @@ def run_smoke_publisher(
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """``python -m depth_pose_ros.ros.testing smoke_publisher [--prefix P] [--rate HZ] [--ros-args ...]``:
+    """``python -m ros_harness smoke_publisher [--prefix P] [--rate HZ] [--ros-args ...]``:
     a DDS check for a real machine (subscribe to ``/smoke/*`` from another process)."""
     import argparse
 
     argv = list(sys.argv[1:] if argv is None else argv)
     ros_args = argv[argv.index("--ros-args"):] if "--ros-args" in argv else []
     own = argv[: len(argv) - len(ros_args)]
-    parser = argparse.ArgumentParser(prog="python -m depth_pose_ros.ros.testing")
+    parser = argparse.ArgumentParser(prog="python -m ros_harness")
     parser.add_argument("command", choices=["smoke_publisher"])
     parser.add_argument("--prefix", default="/smoke", help="topic prefix (default /smoke)")
     parser.add_argument("--rate", type=float, default=10.0, help="messages per second per topic")

@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 
 from depth_pose_ros.data.frame import Frame
-from depth_pose_ros.estimator import Estimator
-from depth_pose_ros.estimator_types import Result
 from depth_pose_ros.geometry.camera import invert_intrinsics
-from depth_pose_ros.viz import colorize_depth, flow_to_color
+from depth_pose_ros.pipeline.estimator import Estimator
+from depth_pose_ros.pipeline.result import Result
+from depth_pose_ros.utils.viz import colorize_depth, flow_to_color
 
 
 @dataclass
@@ -111,6 +111,13 @@ def trajectory_panel(poses: list[np.ndarray], gt: Optional[list[np.ndarray]], si
 SUMMARY_MIN_PANEL_WIDTH = 480  # small networks (64x192) would give an unreadable picture otherwise
 
 
+def flow_panel(result: Result, size: tuple[int, int]) -> np.ndarray:
+    """The flow of a result coloured at ``size`` (the flow lives at the geometry size); white without flow."""
+    if result.flow is None:
+        return np.full((*size, 3), 255, np.uint8)
+    return cv2.resize(flow_to_color(result.flow), (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
 def summary_image(run: SequenceRun) -> np.ndarray:
     """input | depth | flow | trajectory, as one RGB image (2x2 grid at the network resolution, enlarged
     by an integer factor to panels at least ``SUMMARY_MIN_PANEL_WIDTH`` wide)."""
@@ -118,7 +125,7 @@ def summary_image(run: SequenceRun) -> np.ndarray:
         raise ValueError("summary_image: the run has no frames")
     r = run.panel_result
     image, depth_rgb = r.image, colorize_depth(r.depth)
-    flow_rgb = flow_to_color(r.flow) if r.flow is not None else np.full_like(depth_rgb, 255)
+    flow_rgb = flow_panel(r, depth_rgb.shape[:2])
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     f = int(np.ceil(SUMMARY_MIN_PANEL_WIDTH / depth_rgb.shape[1]))
@@ -137,7 +144,7 @@ def summary_image(run: SequenceRun) -> np.ndarray:
     return np.concatenate([np.concatenate(labelled[:2], 1), np.concatenate(labelled[2:], 1)], 0)
 
 
-def _gt_flow_at_network_res(prev: Frame, size: tuple[int, int]) -> Optional[np.ndarray]:
+def _gt_flow_at_size(prev: Frame, size: tuple[int, int]) -> Optional[np.ndarray]:
     if prev.flow_next is None:
         return None
     h, w = size
@@ -161,7 +168,8 @@ def run_sequence(frames: Iterable[Frame], estimator: Estimator, *, cloud_every: 
     prev: Optional[Frame] = None
     for frame in frames:
         t0 = time.perf_counter()
-        result = estimator.step(frame.image, frame.K, frame.stamp, frame.stereo_image, frame.stereo_baseline)
+        result = estimator.step(frame.image, frame.K, frame.stamp, frame.stereo_image, frame.stereo_baseline,
+                                distortion=frame.distortion)
         run.ms_per_frame.append((time.perf_counter() - t0) * 1e3)
         run.stamps.append(float(frame.stamp))
         run.poses.append(result.T_world_cam.copy())
@@ -173,7 +181,8 @@ def run_sequence(frames: Iterable[Frame], estimator: Estimator, *, cloud_every: 
             if (gt > 0).sum() > 100:
                 run.depth_metrics.append(depth_metrics(result.depth, gt, median_scale=True))
         if prev is not None and result.flow is not None:
-            gt_flow = _gt_flow_at_network_res(prev, size)
+            size = result.flow.shape[:2]  # the geometry resolution
+            gt_flow = _gt_flow_at_size(prev, size)
             if gt_flow is not None:
                 valid = np.isfinite(gt_flow).all(axis=2)
                 if prev.occlusion_next is not None:

@@ -1,10 +1,10 @@
 """Measurements of the ROS layer (numbers go to docs/bench_ros.md with the command that made them).
 
-``python -m depth_pose_ros.ros.bench convert``  -- message <-> numpy conversion times (KITTI sizes)
-``python -m depth_pose_ros.ros.bench record --frames 300 --rate 30 --qos reliable --storage mcap``
+``python benchmarks/bench_ros.py convert``  -- message <-> numpy conversion times (KITTI sizes)
+``python benchmarks/bench_ros.py record --frames 300 --rate 30 --qos reliable --storage mcap``
     -- bag_recorder in a child process records KITTI 06 frames published from this process; reports
     frames recorded, receive latency (bag receive time - publish time, same host clock) and bag size.
-``python -m depth_pose_ros.ros.bench play --frames 150 --rate 30``
+``python benchmarks/bench_ros.py play --frames 150 --rate 30``
     -- bag_player plays a bag of KITTI frames; reports how far arrivals are from the bag's schedule.
 
 Each DDS run uses its own random domain, localhost discovery and a temporary directory.
@@ -22,7 +22,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from depth_pose_ros.paths import data_root
+from depth_pose_ros.utils.paths import data_root
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test" / "ros"))  # ros_harness
 
 
 def _median_ms(fn: Callable[[], object], repeats: int = 50) -> float:
@@ -90,7 +92,7 @@ def bench_convert() -> None:
 
 
 def _isolate(tmp: Path) -> dict[str, str]:
-    from depth_pose_ros.ros.testing import ISOLATION_KEYS, isolated_ros_env
+    from ros_harness import ISOLATION_KEYS, isolated_ros_env
 
     env = isolated_ros_env(tmp / "log")
     for key in ISOLATION_KEYS:
@@ -109,12 +111,12 @@ def _bench_record(tmp: Path, frames: int, rate: float, qos: str, storage: str) -
     from rclpy.duration import Duration
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
+    from ros_harness import ros_context, spin_until, start_child
     from sensor_msgs.msg import Image
 
     from depth_pose_ros.ros.bag_io import BagReader
     from depth_pose_ros.ros.convert import numpy_to_image_msg, stamp_to_ns
     from depth_pose_ros.ros.qos import qos_from_name
-    from depth_pose_ros.ros.testing import ros_context, spin_until, start_child
 
     images = _kitti_gray(frames)
     sent: dict[int, int] = {}
@@ -171,12 +173,12 @@ def _bench_play(tmp: Path, frames: int, rate: float) -> None:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.serialization import serialize_message
+    from ros_harness import ros_context, spin_until, start_child
     from sensor_msgs.msg import Image
 
     from depth_pose_ros.ros.bag_io import SplitBagWriter
     from depth_pose_ros.ros.convert import numpy_to_image_msg
     from depth_pose_ros.ros.qos import reliable_qos
-    from depth_pose_ros.ros.testing import ros_context, spin_until, start_child
 
     period_ns = int(round(1e9 / rate))
     with SplitBagWriter(tmp, "bag", "mcap") as writer:
@@ -209,7 +211,7 @@ def _bench_play(tmp: Path, frames: int, rate: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m depth_pose_ros.ros.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python benchmarks/bench_ros.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     sub.add_parser("convert")

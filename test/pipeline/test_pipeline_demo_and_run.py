@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from depth_pose_ros.cli import main
-from depth_pose_ros.runner import read_ply_vertex_count
+from depth_pose_ros.pipeline.runner import read_ply_vertex_count
 
 SMALL = ["--set", "height=64", "--set", "width=192"]
 

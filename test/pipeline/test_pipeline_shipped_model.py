@@ -12,8 +12,9 @@ import sys
 import pytest
 import torch
 
-from depth_pose_ros.model_zoo import build_estimator, default_checkpoint
-from depth_pose_ros.paths import REPO_ROOT
+from depth_pose_ros.nets.zoo import default_checkpoint
+from depth_pose_ros.pipeline.factory import build_estimator
+from depth_pose_ros.utils.paths import REPO_ROOT
 
 MODEL_DIR = REPO_ROOT / "models" / "default"
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))

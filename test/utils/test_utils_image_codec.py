@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_pose_ros.image_codec import ImageDecodeError, decode_compressed_image, decode_raw_image
+from depth_pose_ros.utils.image_codec import ImageDecodeError, decode_compressed_image, decode_raw_image
 
 
 def test_padded_big_endian_mono16():

@@ -21,9 +21,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from depth_pose_ros.config_utils import dict_diff
 from depth_pose_ros.nets.config import NetConfig, architecture_signature
 from depth_pose_ros.nets.model import DepthFlowNet, build_model
+from depth_pose_ros.utils.config import dict_diff
 
 FORMAT = "depth_pose_ros.model/1"
 

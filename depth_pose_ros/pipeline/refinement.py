@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import copy
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
 import torch
 
-from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewResult, TwoViewStatus, estimate_two_view
 from depth_pose_ros.geometry.warp import warp_rigid
 from depth_pose_ros.losses import (
     edge_aware_smoothness,
@@ -40,125 +39,10 @@ from depth_pose_ros.losses import (
     flow_photometric_loss,
     min_reprojection_loss,
 )
+from depth_pose_ros.losses.views import clip_poses, item_mask, pair_flows, temporal_sources
 from depth_pose_ros.nets.model import ClipOutput, DepthFlowNet
-
-USABLE_STATUSES = (TwoViewStatus.OK, TwoViewStatus.PNP_FALLBACK)
-
-
-def refinement_two_view() -> TwoViewConfig:
-    """Cheap two-view settings for poses inside a loss (no LM refinement, few RANSAC samples)."""
-    return TwoViewConfig(top_ratio=0.25, num_samples=1000, ransac_method="ransac", max_iters=200,
-                         refine=False, min_inliers=50, min_triangulated=20)
-
-
-@dataclass
-class RefinementConfig:
-    """Online refinement settings (the ``refinement:`` block of the estimator / eval config)."""
-
-    enabled: bool = False
-    iterations: int = 20  # optimisation steps per refinement
-    lr: float = 1e-5
-    window: int = 3  # frames of the clip refined on (>= 3: a target needs t-1 and t+1)
-    every: int = 1  # estimator: refine every N frames once the window is full
-    param_weight: float = 100.0  # relative L2 of the parameters to the trained weights
-    output_weight: float = 0.1  # L2 of log-depth to the pre-refinement prediction
-    photometric_weight: float = 1.0
-    smoothness_weight: float = 1e-3
-    flow_weight: float = 0.5  # flow photometric loss (only with a flow decoder)
-    two_view: TwoViewConfig = field(default_factory=refinement_two_view)
-
-    def __post_init__(self) -> None:
-        if self.window < 3:
-            raise ValueError(f"refinement.window must be >= 3 (a target needs t-1 and t+1), got {self.window}")
-        if self.iterations < 0:
-            raise ValueError(f"refinement.iterations must be >= 0, got {self.iterations}")
-        if self.every < 1:
-            raise ValueError(f"refinement.every must be >= 1, got {self.every}")
-
-
-# ------------------------------------------------------------------------------ geometry poses (shared)
-
-
-@dataclass
-class GeometryPoses:
-    """Per batch item: ``T_s_t`` (Bx4x4, maps target-camera points into the source camera, translation
-    in the units of the target depth), ``ok`` (B float, 1 where the two-view module found a pose) and
-    the raw results (triangulated inliers, rigid masks)."""
-
-    T_s_t: torch.Tensor
-    ok: torch.Tensor
-    results: list[TwoViewResult]
-
-
-def _flow_np(flow: torch.Tensor, b: int) -> np.ndarray:
-    return flow[b].detach().float().permute(1, 2, 0).cpu().numpy()
-
-
-def geometry_poses(flow_t_s: torch.Tensor, flow_s_t: Optional[torch.Tensor], depth_t: torch.Tensor,
-                   K: torch.Tensor, config: Optional[TwoViewConfig] = None) -> GeometryPoses:
-    """Camera motion target -> source from the predicted flow, scaled to the target's depth.
-
-    Args:
-        flow_t_s: Bx2xHxW flow from the target t into the source s (on t's grid), detached here.
-        flow_s_t: optional Bx2xHxW reverse flow (fb scores / occlusion of the correspondences).
-        depth_t: Bx1xHxW target depth: the translation length comes from aligning it to the
-            triangulated inliers (``TwoViewResult.scale``), so depth and pose share units.
-        K: Bx3x3 (or 3x3) intrinsics.
-        config: two-view settings (default: :func:`refinement_two_view`).
-
-    Returns ``T_s_t = [R | t * scale]`` where the two-view module returns ``T_2_1`` with frame 1 = t,
-    frame 2 = s (so ``T_2_1`` *is* ``T_s_t``). Items without a usable pose get the identity and
-    ``ok = 0``; callers mask them out of the pose-dependent losses. Runs in numpy/OpenCV per item.
-    """
-    cfg = config if config is not None else refinement_two_view()
-    b = flow_t_s.shape[0]
-    Ks = K.expand(b, 3, 3) if K.dim() == 3 else K.unsqueeze(0).expand(b, 3, 3)
-    T = torch.eye(4, dtype=torch.float64).repeat(b, 1, 1)
-    ok = torch.zeros(b)
-    results = []
-    for i in range(b):
-        fw = _flow_np(flow_t_s, i)
-        bw = _flow_np(flow_s_t, i) if flow_s_t is not None else None
-        d = depth_t[i, 0].detach().float().cpu().numpy()
-        k = Ks[i].detach().double().cpu().numpy()
-        if not (np.all(np.isfinite(fw)) and np.all(np.isfinite(d))):
-            tv = TwoViewResult.identity(TwoViewStatus.CONSTANT_VELOCITY, "non-finite network output")
-        else:
-            tv = estimate_two_view(fw, k, flow_bw=bw, depth1=d, config=cfg)
-        results.append(tv)
-        usable = tv.status in USABLE_STATUSES and tv.scale is not None and np.isfinite(tv.scale) and tv.scale > 0
-        if usable:
-            T[i, :3, :3] = torch.from_numpy(np.asarray(tv.R, dtype=np.float64))
-            T[i, :3, 3] = torch.from_numpy(np.asarray(tv.t, dtype=np.float64) * float(tv.scale))
-            ok[i] = 1.0
-    return GeometryPoses(T.to(device=depth_t.device, dtype=torch.float32), ok.to(depth_t.device), results)
-
-
-def item_mask(ok: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Per-item flags (B) as a Bx1x1x1 mask broadcastable to ``like``'s maps."""
-    return ok.to(like.dtype).view(-1, 1, 1, 1)
-
-
-# --------------------------------------------------------------------------------- self-supervised loss
-
-
-def clip_poses(model: DepthFlowNet, out: ClipOutput, t: int, K: torch.Tensor,
-               two_view: Optional[TwoViewConfig] = None) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
-    """``(source index, T_s_t, ok)`` for the sources t-1 and t+1 of target t of a clip output.
-
-    PoseNet when the model has one (``poses[i]`` is ``T_i_{i+1}``), else the geometry module.
-    """
-    sources = []
-    for s in (t - 1, t + 1):
-        if out.poses:
-            T = out.poses[t - 1].T_prev_cur if s == t - 1 else torch.linalg.inv(out.poses[t].T_prev_cur)
-            sources.append((s, T, torch.ones(T.shape[0], device=T.device)))
-        else:
-            fl = out.flows[t - 1] if s == t - 1 else out.flows[t]
-            fw, bw = (fl.backward[0], fl.forward[0]) if s == t - 1 else (fl.forward[0], fl.backward[0])
-            g = geometry_poses(fw, bw, out.depths[t][0], K, two_view)
-            sources.append((s, g.T_s_t, g.ok))
-    return sources
+from depth_pose_ros.pipeline.config import RefinementConfig
+from depth_pose_ros.utils.image import image_to_tensor
 
 
 def self_supervised_loss(model: DepthFlowNet, images: torch.Tensor, K: torch.Tensor,
@@ -181,7 +65,7 @@ def self_supervised_loss(model: DepthFlowNet, images: torch.Tensor, K: torch.Ten
         target = images[:, t]
         depth = out.depths[t][0]
         warped, valid, raw = [], [], []
-        for s, T_s_t, ok in clip_poses(model, out, t, K, config.two_view):
+        for s, T_s_t, ok in clip_poses(out, t, K, config.two_view):
             w, v = warp_rigid(images[:, s], depth, T_s_t, K)
             warped.append(w)
             valid.append(v * item_mask(ok, v))
@@ -191,11 +75,11 @@ def self_supervised_loss(model: DepthFlowNet, images: torch.Tensor, K: torch.Ten
         if config.smoothness_weight > 0:
             total = total + config.smoothness_weight * edge_aware_smoothness(1.0 / depth, target)
         if config.flow_weight > 0 and out.flows:
-            for fl, fw, bw, s in ((out.flows[t - 1], "backward", "forward", t - 1), (out.flows[t], "forward",
-                                                                                     "backward", t + 1)):
-                f_ts, f_st = getattr(fl, fw)[0], getattr(fl, bw)[0]
-                mask = flow_occlusion_mask(f_ts, f_st, "fb")
-                total = total + 0.5 * config.flow_weight * flow_photometric_loss(target, images[:, s], f_ts, mask)
+            for s in temporal_sources(t):
+                flows = pair_flows(out, t, s)
+                mask = flow_occlusion_mask(flows.t_s[0], flows.s_t[0], "fb")
+                total = total + 0.5 * config.flow_weight * flow_photometric_loss(target, images[:, s], flows.t_s[0],
+                                                                                 mask)
     return total / n_targets, out
 
 
@@ -297,7 +181,7 @@ class OnlineRefiner:
 
     def observe(self, image: Any, K: Any) -> Optional[RefinementStats]:
         """Add one frame (HxWx3 / HxW uint8 at network size, or CxHxW float) and refine when due."""
-        x = _image_tensor(image, self.model.cfg.encoder.image_channels)
+        x = image_to_tensor(image, self.model.cfg.encoder.image_channels)
         self.buffer.append((x, torch.as_tensor(np.asarray(K), dtype=torch.float32)))
         self.frames_seen += 1
         cfg = self.config
@@ -310,22 +194,6 @@ class OnlineRefiner:
         """Drop the buffered frames (a new sequence starts); the weights stay as refined."""
         self.buffer.clear()
         self.frames_seen = 0
-
-
-def _image_tensor(image: Any, channels: int) -> torch.Tensor:
-    if isinstance(image, torch.Tensor):
-        x = image.float()
-    else:
-        arr = np.asarray(image)
-        arr = arr[..., None] if arr.ndim == 2 else arr
-        x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float() / 255.0
-    if x.shape[0] == channels:
-        return x
-    if channels == 3 and x.shape[0] == 1:
-        return x.expand(3, -1, -1).contiguous()
-    if channels == 1 and x.shape[0] == 3:
-        return (x * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
-    raise ValueError(f"image has {x.shape[0]} channels, the model expects {channels}")
 
 
 def refine_estimator(estimator: Any, net_image: np.ndarray, K_net: np.ndarray) -> Optional[RefinementStats]:
@@ -362,15 +230,9 @@ def refine_and_predict(model: DepthFlowNet, images: torch.Tensor, K: torch.Tenso
 
 
 __all__ = [
-    "GeometryPoses",
     "OnlineRefiner",
-    "RefinementConfig",
     "RefinementStats",
-    "clip_poses",
-    "geometry_poses",
-    "item_mask",
     "refine_and_predict",
     "refine_estimator",
-    "refinement_two_view",
     "self_supervised_loss",
 ]

@@ -3,7 +3,7 @@ from typing import Literal, Optional
 
 import pytest
 
-from depth_pose_ros.config_utils import ConfigError, apply_overrides, from_dict, load_config, to_dict
+from depth_pose_ros.utils.config import ConfigError, apply_overrides, from_dict, load_config, to_dict
 
 
 @dataclass

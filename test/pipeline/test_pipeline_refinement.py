@@ -6,13 +6,13 @@ import copy
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from tiny_configs import tiny_config
 
 from depth_pose_ros.data.clips import frames_to_clip
 from depth_pose_ros.data.source import open_source
-from depth_pose_ros.estimator import Estimator, EstimatorConfig
 from depth_pose_ros.nets.model import build_model
-from depth_pose_ros.refinement import (
+from depth_pose_ros.pipeline.estimator import Estimator, EstimatorConfig
+from depth_pose_ros.pipeline.refinement import (
     OnlineRefiner,
     RefinementConfig,
     refine_and_predict,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from depth_pose_ros.viz import color_wheel, colorize_depth, flow_to_color
+from depth_pose_ros.utils.viz import color_wheel, colorize_depth, flow_to_color
 
 
 def test_colorize_depth_near_is_brighter_and_unknown_is_black() -> None:

@@ -13,7 +13,7 @@ import pytest
 from depth_pose_ros.cli import main as cli_main
 from depth_pose_ros.data.frame import Frame
 from depth_pose_ros.geometry.pose_error import trajectory_relative_errors
-from depth_pose_ros.vo import VoConfig, run_vo
+from depth_pose_ros.pipeline.vo import VoConfig, run_vo
 
 SYNTH_SPEC = "synthetic:seed=0,length=12,height=192,width=640"
 
@@ -154,10 +154,10 @@ def test_cli_vo_with_a_trained_model_file_runs_at_its_training_size(tmp_path):
     """`vo --flow model --checkpoint runs/x/model.safetensors`: the input size comes from the file."""
     import torch
 
-    from depth_pose_ros.checkpoint import save_model
-    from depth_pose_ros.model_zoo import build_estimator
+    from depth_pose_ros.nets.checkpoint import save_model
     from depth_pose_ros.nets.config import NetConfig
     from depth_pose_ros.nets.model import build_model
+    from depth_pose_ros.pipeline.factory import build_estimator
 
     torch.manual_seed(0)
     model = build_model(NetConfig.from_dict({"encoder": {"width": 0.25}, "flow": {"enabled": True}}))

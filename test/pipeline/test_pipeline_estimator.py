@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from depth_pose_ros.estimator import Estimator, EstimatorConfig, FrameError
 from depth_pose_ros.nets.config import NetConfig
 from depth_pose_ros.nets.model import build_model
+from depth_pose_ros.pipeline.estimator import Estimator, EstimatorConfig, FrameError
 
 K_KITTI = np.array([[707.0912, 0, 601.8873], [0, 707.0912, 183.1104], [0, 0, 1.0]])
 
@@ -142,7 +142,7 @@ def test_fast_path_matches_eager_closely():
 def test_fast_path_and_refinement_exclude_each_other():
     with pytest.raises(ValueError, match="refinement"):
         cfg = NetConfig.from_dict({"encoder": {"width": 0.25}})
-        from depth_pose_ros.refinement import RefinementConfig
+        from depth_pose_ros.pipeline.config import RefinementConfig
 
         Estimator(build_model(cfg), EstimatorConfig(height=64, width=192, fast_path=True,
                                                     refinement=RefinementConfig(enabled=True)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from depth_pose_ros.checkpoint import CheckpointError, load_model, read_metadata, save_model
+from depth_pose_ros.nets.checkpoint import CheckpointError, load_model, read_metadata, save_model
 from depth_pose_ros.nets.config import NetConfig
 from depth_pose_ros.nets.model import build_model
 
@@ -68,7 +68,7 @@ def test_tampered_weights_are_rejected(tmp_path):
 def read_metadata_of(model) -> dict[str, str]:
     import json
 
-    from depth_pose_ros.checkpoint import FORMAT
+    from depth_pose_ros.nets.checkpoint import FORMAT
     from depth_pose_ros.nets.config import architecture_signature
 
     return {"format": FORMAT, "net_config": json.dumps(model.cfg.to_dict()),

@@ -1,0 +1,137 @@
+"""Settings of the streaming :class:`~depth_pose_ros.pipeline.estimator.Estimator`: the one source of truth.
+
+Every default of the pipeline is declared here, once. The node's parameter table, the model folder's
+``estimator.yaml``, ``--set key=value`` overrides and training configs all *override* these
+dataclasses; they never restate a default (see ``docs/architecture.md``, "Settings"). This module
+imports neither torch nor OpenCV, so parsers and the ROS layer can build a config cheaply.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from depth_pose_ros.geometry.two_view_config import TwoViewConfig
+
+#: Where the optical flow of the pose comes from, in every part of the project (Estimator, node, VO,
+#: training geometry): ``network`` -- the model's own flow decoder (a model without one, e.g.
+#: monodepth2, gives its PoseNet's pose instead); ``dis`` -- classical OpenCV DIS flow. The classical VO
+#: also knows ``gt`` (the synthetic world's exact flow).
+FLOW_SOURCES = ("network", "dis")
+FlowSource = Literal["network", "dis"]
+
+
+@dataclass
+class ScaleConfig:
+    """Where the absolute (metric) scale comes from.
+
+    ``none``: the monocular scale (consistent over a sequence, arbitrary in metres).
+    ``camera_height``: a road plane fitted (RANSAC, tilt limit) to the *triangulated* points of the
+    lower image region must lie ``camera_height_m`` below the camera (a car-mounted camera over a road).
+    ``stereo``: the right image of a rectified pair (``step(..., stereo_image=...)``) with a known
+    baseline gives metric disparity.
+    """
+
+    source: Literal["none", "camera_height", "stereo"] = "none"
+    camera_height_m: float = 1.65
+    stereo_baseline_m: float = 0.0  # 0: take it from the frame
+    smoothing: float = 0.9  # exponential smoothing (log domain) of the metric factor over frames (0: none)
+    ground_region: float = 0.3  # bottom fraction of the image searched for the road plane
+    max_plane_tilt_deg: float = 25.0  # plane normal must be within this of the camera's -y axis
+    min_plane_inliers: float = 0.4  # fraction of the region's points on the plane for a usable fit
+    warmup_frames: int = 3  # metric estimates needed before the scale counts as converged
+
+
+@dataclass
+class PoseConfig:
+    """Resolution of the two-view geometry and how consecutive steps get their translation length.
+
+    The geometry runs on its own image size, independent of the network's: the flow (DIS, or the
+    network's flow upsampled with its values scaled) is computed at ``scale`` x the camera image,
+    capped to ``max_width`` pixels wide, with K scaled to match. A 64x192 network therefore no longer
+    limits the pose accuracy (measured curve in ``docs/benchmarks.md``).
+    """
+
+    scale: float = 0.5  # geometry image size as a fraction of the input image
+    max_width: int = 640  # ... but at most this wide (cost bound for large cameras)
+    # Translation length of each step: ``geometry`` carries the scale of the previous pair forward
+    # through the points both pairs triangulate in their shared frame (classical monocular VO), falling
+    # back to the network depth, then to constant velocity; ``depth`` aligns the network depth every step.
+    scale_propagation: Literal["geometry", "depth"] = "geometry"
+    min_shared_points: int = 30  # points seen by both pairs needed to propagate the scale
+    max_scale_jump: float = 3.0  # a propagated length that differs more than this factor is rejected
+    # Low parallax: median flow left after removing the rotation below this (px at the geometry size):
+    # nothing to triangulate; the step gets the rotation only (status "low_parallax").
+    min_parallax_px: float = 0.5
+    dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
+
+
+@dataclass
+class RefinementConfig:
+    """Online refinement settings (GLNet; the ``refinement:`` block of the estimator / eval config)."""
+
+    enabled: bool = False
+    iterations: int = 20  # optimisation steps per refinement
+    lr: float = 1e-5
+    window: int = 3  # frames of the clip refined on (>= 3: a target needs t-1 and t+1)
+    every: int = 1  # estimator: refine every N frames once the window is full
+    param_weight: float = 100.0  # relative L2 of the parameters to the trained weights
+    output_weight: float = 0.1  # L2 of log-depth to the pre-refinement prediction
+    photometric_weight: float = 1.0
+    smoothness_weight: float = 1e-3
+    flow_weight: float = 0.5  # flow photometric loss (only with a flow decoder)
+    two_view: TwoViewConfig = field(default_factory=lambda: refinement_two_view())
+
+    def __post_init__(self) -> None:
+        if self.window < 3:
+            raise ValueError(f"refinement.window must be >= 3 (a target needs t-1 and t+1), got {self.window}")
+        if self.iterations < 0:
+            raise ValueError(f"refinement.iterations must be >= 0, got {self.iterations}")
+        if self.every < 1:
+            raise ValueError(f"refinement.every must be >= 1, got {self.every}")
+
+
+def refinement_two_view() -> TwoViewConfig:
+    """Cheap two-view settings for poses inside a loss (no LM refinement, few RANSAC samples)."""
+    return TwoViewConfig(top_ratio=0.25, num_samples=1000, ransac_method="ransac", max_iters=200,
+                         refine=False, min_inliers=50, min_triangulated=20)
+
+
+def estimator_two_view() -> TwoViewConfig:
+    """Two-view settings for streaming: fewer RANSAC samples and refinement points than the offline VO
+    defaults, which cost more and gain nothing measurable at the geometry size (docs/benchmarks.md)."""
+    return TwoViewConfig(num_samples=2000, refine_max_points=2000)
+
+
+@dataclass
+class EstimatorConfig:
+    """Everything the streaming estimator needs besides the network weights."""
+
+    height: int = 192  # network input size; frames are resized to it and K scaled
+    width: int = 640
+    device: str = "cpu"
+    # fast path: BatchNorm folded into the convolutions, channels_last, reduced-precision autocast
+    fast_path: bool = False
+    # auto: bf16 (CPU with native bf16) / fp16 (CUDA) when fast_path is on, else fp32
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    compile: bool = False  # torch.compile with weight freezing (falls back to eager when unavailable)
+    flow_source: FlowSource = "network"  # see FLOW_SOURCES
+    backward_flow: bool = True  # needed for fb-consistency scores and occlusion masks
+    max_gap_s: float = 0.5  # a larger timestamp gap resets the recurrent state and the tracking
+    max_depth_m: float = 80.0  # clamp of published depth
+    num_threads: int = 0  # torch intra-op threads (0: leave torch's default)
+    pose: PoseConfig = field(default_factory=PoseConfig)
+    two_view: TwoViewConfig = field(default_factory=estimator_two_view)
+    scale: ScaleConfig = field(default_factory=ScaleConfig)
+    refinement: RefinementConfig = field(default_factory=RefinementConfig)  # GLNet online refinement
+
+    def __post_init__(self) -> None:
+        if self.flow_source not in FLOW_SOURCES:
+            raise ValueError(f"flow_source: {self.flow_source!r} is not one of {list(FLOW_SOURCES)}")
+        if self.height <= 0 or self.width <= 0 or self.height % 32 or self.width % 32:
+            raise ValueError(f"network input size must be positive multiples of 32, got {self.height}x{self.width}")
+        if not 0.0 < self.pose.scale <= 1.0:
+            raise ValueError(f"pose.scale must be in (0, 1], got {self.pose.scale}")
+        if self.pose.max_width < 32:
+            raise ValueError(f"pose.max_width must be >= 32, got {self.pose.max_width}")
+        if self.max_gap_s <= 0 or self.max_depth_m <= 0:
+            raise ValueError("max_gap_s and max_depth_m must be > 0")

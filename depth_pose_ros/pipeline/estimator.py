@@ -1,0 +1,548 @@
+"""Streaming depth / flow / ego-motion estimator: frames in, :class:`Result` out. No ROS imports.
+
+One :meth:`Estimator.step` per camera frame (han2021's inference path), as named stages:
+
+1. **validate** the frame (image, K, stamp) and apply the **stamp policy** (:func:`stamp_policy`):
+   nothing is buffered, refined or run before a frame is known to be usable;
+2. **prepare**: undistort (``camera_info`` distortion, maps cached per camera), then two sizes: the
+   network input (K scaled) and the geometry image (``pose.scale`` of the camera image, K scaled);
+3. online **refinement** (GLNet, optional) on the recent network images;
+4. **network**: the shared encoder once per frame, the recurrent cell, the depth decoder, and the flow
+   decoder on the cached features of the previous frame (both directions);
+5. **flow** at the geometry size: classical DIS, or the network flow upsampled (values scaled);
+6. **pose**: two-view geometry (essential matrix, cheirality, triangulation) -- or the rotation only
+   when there is too little parallax to triangulate, or the model's PoseNet for methods without flow;
+7. **scale**: the step's translation length carried from the previous pair through the points both
+   pairs triangulate in their shared frame (``scale_source = "geometry"``), else from aligning the
+   network depth to the triangulation (``"depth"``), else the last step (``"constant_velocity"``);
+   the network depth is kept in the same units; an optional metric source (road plane of the
+   triangulated points, or stereo) turns the units into metres;
+8. **result**: everything finite, poses in the convention of ``docs/architecture.md``.
+
+The odometry is accumulated in the geometry's own units; the published trajectory and depth are
+multiplied by the current metric factor, so a metric source that converges after a few frames makes
+the whole trajectory metric, not only its later steps.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import cv2
+import numpy as np
+import torch
+
+from depth_pose_ros.eval.flow_metrics import resize_flow
+from depth_pose_ros.geometry.camera import scale_intrinsics, validate_intrinsics
+from depth_pose_ros.geometry.dis_flow import dis_flow
+from depth_pose_ros.geometry.distortion import Distortion, Undistorter
+from depth_pose_ros.geometry.masks import fb_consistency_np
+from depth_pose_ros.geometry.scale_align import align_scale
+from depth_pose_ros.geometry.se3_np import invert_np, make_pose_np
+from depth_pose_ros.geometry.two_view import TwoViewResult, TwoViewStatus, estimate_two_view, rotation_only_fit
+from depth_pose_ros.nets.fast import FastPathOptions, autocast_dtype, optimize_for_inference
+from depth_pose_ros.nets.model import DepthFlowNet
+from depth_pose_ros.pipeline.config import EstimatorConfig
+from depth_pose_ros.pipeline.refinement import refine_estimator
+from depth_pose_ros.pipeline.result import Result
+from depth_pose_ros.pipeline.scale_sources import (
+    SmoothedFactor,
+    ground_points,
+    observe_camera_height,
+    observe_stereo,
+)
+from depth_pose_ros.utils.image import image_to_tensor, match_channels, to_gray_u8, to_rgb_or_gray
+
+__all__ = ["Estimator", "EstimatorConfig", "FrameError", "MIN_IMAGE_SIDE", "Result", "stamp_policy"]
+
+#: Smallest accepted image side (pixels): the network's coarsest stride; smaller frames carry no depth.
+MIN_IMAGE_SIDE = 32
+
+
+class FrameError(ValueError):
+    """The frame given to :meth:`Estimator.step` cannot be processed (the caller skips it)."""
+
+
+def stamp_policy(prev_stamp: Optional[float], stamp: float, max_gap_s: float) -> tuple[str, bool]:
+    """What a new stamp does to the tracking: ``(reason, keep_pose)``; ``reason`` is empty to continue.
+
+    The one policy of the project (the node applies it to its caches too): a gap larger than
+    ``max_gap_s`` or a repeated stamp restarts the tracking but keeps the trajectory (the vehicle did
+    not teleport); a stamp going backwards (a bag loop, a restarted driver or clock) restarts the
+    odometry at the identity, because the data itself restarted.
+    """
+    if prev_stamp is None:
+        return "", True
+    dt = stamp - prev_stamp
+    if dt < 0:
+        return f"timestamp went backwards by {-dt:.3f}s", False
+    if dt == 0:
+        return "repeated timestamp", True
+    if dt > max_gap_s:
+        return f"timestamp gap of {dt:.3f}s > max_gap_s={max_gap_s}", True
+    return "", True
+
+
+@dataclass
+class _Prepared:
+    """One validated frame at the two working sizes."""
+
+    net_image: np.ndarray  # network size, network channels
+    K_net: np.ndarray
+    pose_image: np.ndarray  # geometry size, gray uint8
+    K_pose: np.ndarray
+    tensor: torch.Tensor  # 1xCxHxW network input
+
+
+@dataclass
+class _Structure:
+    """Points triangulated by the last pair, seen from its second frame: pixels (geometry size) and
+    depths in the odometry's units -- what the next pair's scale is measured against."""
+
+    pixels: np.ndarray  # Nx2
+    depth: np.ndarray  # N
+
+
+@dataclass
+class _Previous:
+    """What the next step needs of the previous frame."""
+
+    stamp: float
+    features: list[torch.Tensor]
+    tensor: torch.Tensor
+    net_image: np.ndarray
+    pose_image: np.ndarray
+    depth_pose: np.ndarray  # network depth (network units) resized to the geometry size
+    T_world_cam: np.ndarray  # in the odometry's own units
+    structure: Optional[_Structure] = None
+
+
+@dataclass
+class _Motion:
+    """One step: rotation, unit translation direction and length in the odometry's units."""
+
+    R: np.ndarray
+    t: np.ndarray
+    length: float
+
+    @property
+    def T_cur_prev(self) -> np.ndarray:
+        return make_pose_np(self.R, self.t * self.length)
+
+
+class Estimator:
+    """Streaming estimator over one camera; owns the recurrent state and the odometry."""
+
+    def __init__(self, model: DepthFlowNet, config: Optional[EstimatorConfig] = None) -> None:
+        self.config = config if config is not None else EstimatorConfig()
+        cfg = self.config
+        if cfg.num_threads > 0:
+            torch.set_num_threads(cfg.num_threads)
+        self.device = _device(cfg.device)
+        self.model = model.to(self.device).eval()
+        self.uses_posenet = cfg.flow_source == "network" and model.flow_decoder is None
+        if self.uses_posenet and model.pose_net is None:
+            raise ValueError("flow_source='network' needs a model with a flow decoder or a PoseNet; use "
+                             "flow_source='dis' for this model")
+        self.channels = model.cfg.encoder.image_channels
+        if (cfg.fast_path or cfg.compile) and cfg.refinement.enabled:
+            raise ValueError("online refinement trains the weights: it cannot run on the fast path "
+                             "(folded BatchNorm / compiled modules); disable one of them")
+        if cfg.fast_path or cfg.compile:
+            options = FastPathOptions(fuse_batchnorm=cfg.fast_path, channels_last=cfg.fast_path, autocast=False,
+                                      compile=cfg.compile)
+            self.model = optimize_for_inference(self.model, options, self.device, (cfg.height, cfg.width)).model
+        self._autocast_dtype = _autocast_dtype(cfg, self.device)
+        self.undistort = Undistorter()
+        self.refiner = None  # OnlineRefiner, created on first use by refine_estimator
+        self._depth_units = SmoothedFactor(smoothing=0.8)  # network depth -> odometry units
+        self._metric = SmoothedFactor(cfg.scale.smoothing, warmup=max(cfg.scale.warmup_frames, 1))
+        self._last_plane_inliers = 0.0
+        self._index = 0
+        self._stamp: Optional[float] = None
+        self._origin = np.eye(4)
+        self._state = None
+        self._prev: Optional[_Previous] = None
+        self._velocity: Optional[_Motion] = None
+
+    # ----------------------------------------------------------------------------------- public
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, config: Optional[EstimatorConfig] = None,
+                        map_location: str = "cpu") -> Estimator:
+        """Estimator around the weights of a ``.safetensors`` checkpoint (config read from it)."""
+        from depth_pose_ros.nets.checkpoint import load_model
+
+        model, _ = load_model(path, map_location=map_location)
+        return cls(model, config)
+
+    def reset(self, keep_pose: bool = False) -> None:
+        """Forget the recurrent state, cached features and the scale chain; the next frame is a 'first'.
+
+        ``keep_pose=False`` also restarts the odometry at the identity with fresh scale estimates;
+        ``True`` (timestamp gaps) continues the trajectory from the last pose in the same units, so a
+        dropped stretch of frames does not throw the vehicle back to the origin.
+        """
+        self._origin = self._prev.T_world_cam.copy() if keep_pose and self._prev is not None else np.eye(4)
+        self._state = None
+        self._prev = None
+        self._velocity = None
+        if self.refiner is not None:
+            self.refiner.reset()
+        if not keep_pose:
+            self._depth_units.reset()
+            self._metric.reset()
+            self._stamp = None
+
+    @property
+    def network_size(self) -> tuple[int, int]:
+        return self.config.height, self.config.width
+
+    def pose_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """(height, width) of the geometry image for a camera image of ``image_size``."""
+        h, w = image_size
+        s = min(self.config.pose.scale, self.config.pose.max_width / w)
+        return max(int(round(h * s)), 16), max(int(round(w * s)), 16)
+
+    def step(self, image: np.ndarray, K: np.ndarray, stamp: float, stereo_image: Optional[np.ndarray] = None,
+             stereo_baseline: Optional[float] = None, distortion: Optional[Distortion] = None) -> Result:
+        """Process one frame.
+
+        Args:
+            image: HxWx3 uint8 RGB, HxW uint8 gray, HxW uint16 (mono16) or float, any size >= 32x32.
+            K: 3x3 intrinsics of ``image``.
+            stamp: seconds; see :func:`stamp_policy` for gaps and backward jumps.
+            stereo_image, stereo_baseline: right image of a rectified pair and its baseline (m), used
+                by the ``stereo`` scale source.
+            distortion: lens distortion of ``image`` (None: pinhole); the frame is undistorted first.
+
+        Raises:
+            FrameError: the image, K or stamp is unusable; nothing of the estimator's state changed.
+        """
+        t0 = time.perf_counter()
+        img, K, stamp = self._validate(image, K, stamp)
+        reset_reason, keep_pose = stamp_policy(self._stamp, stamp, self.config.max_gap_s)
+        if reset_reason:
+            self.reset(keep_pose=keep_pose)
+        self._stamp = stamp
+        frame = self._prepare(img, K, distortion)
+        timings = {"prepare": _ms(t0)}
+        if self.config.refinement.enabled:  # GLNet online refinement (updates the weights)
+            refine_estimator(self, frame.net_image, frame.K_net)
+        t1 = time.perf_counter()
+        feats, depth, net_fw, net_bw, posenet_T = self._network(frame)
+        timings["network"] = _ms(t1)
+        depth_pose = cv2.resize(depth, frame.pose_image.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        result = Result(stamp=stamp, index=self._index, image=frame.net_image, K=frame.K_net, depth=depth,
+                        T_world_cam=self._origin.copy(), K_pose=frame.K_pose, reset_reason=reset_reason)
+        structure = None
+        T_world_cam = self._origin.copy()
+        if self._prev is None:
+            result.status = TwoViewStatus.FIRST.value
+        else:
+            t2 = time.perf_counter()
+            flow_fw, flow_bw = self._flow(frame, net_fw, net_bw)
+            timings["flow"] = _ms(t2)
+            t3 = time.perf_counter()
+            motion, structure = self._pose(result, frame, flow_fw, flow_bw, posenet_T)
+            timings["geometry"] = _ms(t3)
+            t4 = time.perf_counter()
+            self._metric_scale(result, frame, motion, flow_fw, depth_pose, stereo_image, stereo_baseline)
+            timings["scale"] = _ms(t4)
+            T_world_cam = self._prev.T_world_cam @ invert_np(motion.T_cur_prev)
+            if not np.all(np.isfinite(T_world_cam)):  # never hand out NaN: hold the last pose
+                T_world_cam = self._prev.T_world_cam.copy()
+                motion = _Motion(np.eye(3), np.zeros(3), 0.0)
+                result.status = TwoViewStatus.CONSTANT_VELOCITY.value
+            m = self._metric.value or 1.0
+            result.T_cur_prev = _scaled(motion.T_cur_prev, m)
+            result.flow, result.flow_backward = flow_fw, flow_bw
+            result.dt = stamp - self._prev.stamp
+        m = self._metric.value or 1.0
+        f = self._depth_units.value or 1.0
+        result.scale, result.metric_scale = f * m, m
+        result.scale_converged = self.config.scale.source == "none" or self._metric.converged
+        result.depth = np.minimum(depth * (f * m), self.config.max_depth_m).astype(np.float32)
+        result.T_world_cam = _scaled(T_world_cam, m)
+        self._prev = _Previous(stamp, feats, frame.tensor, frame.net_image, frame.pose_image, depth_pose,
+                               T_world_cam, structure)
+        self._index += 1
+        timings["total"] = _ms(t0)
+        result.timings_ms = timings
+        return result
+
+    def flow_between(self, image1: np.ndarray, image2: np.ndarray) -> np.ndarray:
+        """Network forward flow image1 -> image2 (HxWx2 at the network size), from a fresh recurrent
+        state; the streaming state is left untouched. For pairwise benchmarks such as KITTI 2015."""
+        if self.model.flow_decoder is None:
+            raise ValueError("this model has no flow decoder")
+        a = self._network_input(to_rgb_or_gray(image1))
+        b = self._network_input(to_rgb_or_gray(image2))
+        with torch.inference_mode(), self._autocast():
+            feats_a, state = self.model.encode(self._to_tensor(a), None)
+            feats_b, _ = self.model.encode(self._to_tensor(b), state)
+            flow = self.model.predict_flow(feats_a, feats_b, both_directions=False).forward[0]
+        return _finite_flow(flow[0].float().permute(1, 2, 0).cpu().numpy())
+
+    # ------------------------------------------------------------------------------------ stages
+    def _validate(self, image: np.ndarray, K: np.ndarray, stamp: float) -> tuple[np.ndarray, np.ndarray, float]:
+        try:
+            img = to_rgb_or_gray(image)
+            K = validate_intrinsics(np.asarray(K, dtype=np.float64), "K")
+        except ValueError as exc:
+            raise FrameError(str(exc)) from None
+        if min(img.shape[:2]) < MIN_IMAGE_SIDE:
+            raise FrameError(f"image of {img.shape[1]}x{img.shape[0]} is too small: at least "
+                             f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels are needed")
+        try:
+            stamp = float(stamp)
+        except (TypeError, ValueError):
+            raise FrameError(f"timestamp must be a number, got {stamp!r}") from None
+        if not np.isfinite(stamp):
+            raise FrameError(f"timestamp must be finite, got {stamp}")
+        return img, K, stamp
+
+    def _prepare(self, img: np.ndarray, K: np.ndarray, distortion: Optional[Distortion]) -> _Prepared:
+        img = self.undistort(img, K, distortion)
+        h, w = img.shape[:2]
+        ph, pw = self.pose_size((h, w))
+        pose_image = cv2.resize(to_gray_u8(img), (pw, ph), interpolation=cv2.INTER_AREA)
+        K_pose = np.asarray(scale_intrinsics(K, pw / w, ph / h), dtype=np.float64)
+        cfg = self.config
+        net_image = self._network_input(img)
+        K_net = np.asarray(scale_intrinsics(K, cfg.width / w, cfg.height / h), dtype=np.float64)
+        return _Prepared(net_image, K_net, pose_image, K_pose, self._to_tensor(net_image))
+
+    def _network(self, frame: _Prepared):
+        """Features, depth (network units), network flows (network size) and PoseNet ``T_cur_prev``."""
+        cfg, prev, x = self.config, self._prev, frame.tensor
+        with torch.inference_mode(), self._autocast():
+            feats, self._state = self.model.encode(x, self._state)
+            cues = None
+            if self.model.idce is not None:
+                cues = self.model.stream_features(prev.features if prev else None, feats,
+                                                  image_prev=prev.tensor if prev else None, image_cur=x)
+            depth_t = self.model.predict_depth(feats, cues)[0]
+            flow_fw = flow_bw = posenet_T = None
+            if prev is not None and cfg.flow_source == "network":
+                if self.uses_posenet:
+                    T_prev_cur = self.model.predict_pose(prev.tensor, x).T_prev_cur[0].double().cpu().numpy()
+                    posenet_T = invert_np(T_prev_cur)
+                else:
+                    out = self.model.predict_flow(prev.features, feats, both_directions=cfg.backward_flow)
+                    flow_fw = _finite_flow(out.forward[0][0].float().permute(1, 2, 0).cpu().numpy())
+                    if out.backward is not None:
+                        flow_bw = _finite_flow(out.backward[0][0].float().permute(1, 2, 0).cpu().numpy())
+        depth = _finite_depth(depth_t[0, 0].float().cpu().numpy(), self.model.cfg.depth.max_depth)
+        return feats, depth, flow_fw, flow_bw, posenet_T
+
+    def _flow(self, frame: _Prepared, net_fw: Optional[np.ndarray], net_bw: Optional[np.ndarray]):
+        """Forward / backward flow previous <-> current at the geometry size."""
+        cfg, size = self.config, frame.pose_image.shape
+        if self.uses_posenet:
+            return None, None
+        if cfg.flow_source == "dis":
+            fw = dis_flow(self._prev.pose_image, frame.pose_image, cfg.pose.dis_preset)
+            bw = dis_flow(frame.pose_image, self._prev.pose_image, cfg.pose.dis_preset) if cfg.backward_flow else None
+            return fw, bw
+        fw = resize_flow(net_fw, size)
+        return fw, None if net_bw is None else resize_flow(net_bw, size)
+
+    def _pose(self, result: Result, frame: _Prepared, flow_fw, flow_bw,
+              posenet_T) -> tuple[_Motion, Optional[_Structure]]:
+        """The step's motion (odometry units) and the structure the next step measures its scale against."""
+        prev, pcfg = self._prev, self.config.pose
+        f = self._depth_units.value or 1.0
+        if posenet_T is not None:  # methods without flow: the PoseNet, translation in network units
+            length = float(np.linalg.norm(posenet_T[:3, 3]))
+            t = posenet_T[:3, 3] / length if length > 1e-12 else np.zeros(3)
+            result.status, result.scale_source, result.confidence = TwoViewStatus.POSENET.value, "posenet", 1.0
+            return self._remember(_Motion(posenet_T[:3, :3], t, length * f)), None
+        parallax_R = self._low_parallax(flow_fw, flow_bw, frame.K_pose)
+        if parallax_R is not None:
+            result.status, result.scale_source = TwoViewStatus.LOW_PARALLAX.value, "none"
+            return self._remember(_Motion(parallax_R, np.zeros(3), 0.0)), None
+        tv = estimate_two_view(flow_fw, frame.K_pose, flow_bw=flow_bw, depth1=prev.depth_pose,
+                               config=self.config.two_view)
+        result.rigid_mask = tv.rigid_mask
+        result.status = tv.status.value
+        result.confidence, result.num_inliers = float(tv.confidence), int(tv.num_inliers)
+        result.inlier_ratio = float(tv.inliers.mean()) if tv.inliers.size else 0.0
+        if tv.status == TwoViewStatus.PNP_FALLBACK:  # translation measured in network units directly
+            result.scale_source = "pnp"
+            return self._remember(_Motion(tv.R, tv.t, float(tv.scale) * f)), None
+        if tv.status != TwoViewStatus.OK:
+            result.scale_source = "constant_velocity"
+            v = self._velocity
+            return (v if v is not None else _Motion(np.eye(3), np.zeros(3), 0.0)), None
+        length, source = None, ""
+        if pcfg.scale_propagation == "geometry" and prev.structure is not None:
+            length = self._propagated_length(prev.structure, tv)
+            source = "geometry" if length is not None else ""
+        if length is None and tv.scale is not None and np.isfinite(tv.scale) and tv.scale > 0:
+            length, source = float(tv.scale) * f, "depth"
+        if length is None:
+            length = self._velocity.length if self._velocity is not None else 0.0
+            source = "constant_velocity"
+        result.scale_source = source
+        if source == "geometry" and tv.scale is not None and np.isfinite(tv.scale) and tv.scale > 0:
+            self._depth_units.push(length / float(tv.scale))  # keep the depth in the odometry's units
+        elif self._depth_units.value is None and source == "depth":
+            self._depth_units.push(1.0)  # the first pair defines the units: those of the network depth
+        motion = self._remember(_Motion(tv.R, tv.t, length))
+        return motion, _structure_in_second_frame(tv, frame.K_pose, length)
+
+    def _metric_scale(self, result: Result, frame: _Prepared, motion: _Motion, flow_fw, depth_pose: np.ndarray,
+                      stereo_image, stereo_baseline) -> None:
+        """Observe the metric factor (odometry units -> metres) of the configured source."""
+        scfg = self.config.scale
+        if scfg.source == "camera_height" and result.status == TwoViewStatus.OK.value and motion.length > 0:
+            valid = result.rigid_mask if result.rigid_mask is not None else np.ones(flow_fw.shape[:2], bool)
+            pts = ground_points(flow_fw, valid, frame.K_pose, motion.R, motion.t, scfg.ground_region)
+            plane = observe_camera_height(pts * motion.length, scfg) if len(pts) else None
+            if plane is not None:
+                self._last_plane_inliers = plane.inlier_ratio
+                self._metric.push(scfg.camera_height_m / plane.height)
+        elif scfg.source == "stereo":
+            baseline = scfg.stereo_baseline_m or stereo_baseline
+            right = None
+            if stereo_image is not None:
+                right = cv2.resize(to_gray_u8(stereo_image), frame.pose_image.shape[::-1],
+                                   interpolation=cv2.INTER_AREA)
+            f = self._depth_units.value or 1.0
+            self._metric.push(observe_stereo(depth_pose * f, frame.pose_image, right, frame.K_pose[0, 0], baseline))
+        result.plane_inlier_ratio = self._last_plane_inliers
+
+    # ----------------------------------------------------------------------------------- helpers
+    def _low_parallax(self, flow_fw: np.ndarray, flow_bw: Optional[np.ndarray], K: np.ndarray) -> Optional[np.ndarray]:
+        """Rotation of the pair when the flow left after removing it is below ``min_parallax_px``."""
+        h, w = flow_fw.shape[:2]
+        ys, xs = np.mgrid[2:h - 2:4, 2:w - 2:4]
+        fw = flow_fw[ys, xs]
+        ok = np.isfinite(fw).all(-1)
+        if flow_bw is not None:
+            _, fb_ok = fb_consistency_np(flow_fw, flow_bw)
+            ok &= fb_ok[ys, xs]
+        if ok.sum() < 20:
+            return None
+        p1 = np.stack([xs[ok], ys[ok]], axis=1).astype(np.float64)
+        R, parallax = rotation_only_fit(p1, p1 + fw[ok], K)
+        return R if parallax < self.config.pose.min_parallax_px else None
+
+    def _propagated_length(self, structure: _Structure, tv: TwoViewResult) -> Optional[float]:
+        """Length of this pair's translation in the odometry's units: the robust ratio of the previous
+        pair's depths (frame k, scaled) to this pair's unit-baseline depths at the same pixels."""
+        pcfg = self.config.pose
+        cell = 4.0
+        keys_prev = _cell_keys(structure.pixels, cell)
+        order = np.argsort(keys_prev)
+        keys_sorted = keys_prev[order]
+        keys_new = _cell_keys(tv.points_pixels, cell)
+        pos = np.searchsorted(keys_sorted, keys_new)
+        pos = np.clip(pos, 0, max(len(keys_sorted) - 1, 0))
+        if not len(keys_sorted):
+            return None
+        hit = keys_sorted[pos] == keys_new
+        if int(hit.sum()) < pcfg.min_shared_points:
+            return None
+        prev_depth = structure.depth[order[pos[hit]]]
+        new_depth = tv.points[hit, 2]
+        fit = align_scale(new_depth, prev_depth, inlier_rel=0.1)
+        if fit is None or fit.inlier_ratio < 0.3:
+            return None
+        last = self._velocity.length if self._velocity is not None else None
+        if last is not None and last > 0 and not (1.0 / pcfg.max_scale_jump < fit.scale / last < pcfg.max_scale_jump):
+            return None
+        return float(fit.scale)
+
+    def _remember(self, motion: _Motion) -> _Motion:
+        self._velocity = motion  # the one constant-velocity memory
+        return motion
+
+    def _network_input(self, img: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        if img.shape[:2] != (cfg.height, cfg.width):
+            img = cv2.resize(img, (cfg.width, cfg.height), interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(match_channels(img, self.channels))
+
+    def _to_tensor(self, img: np.ndarray) -> torch.Tensor:
+        x = image_to_tensor(img, self.channels, self.device)[None]
+        if self.config.fast_path:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _autocast(self):
+        if self._autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self._autocast_dtype)
+
+
+def _structure_in_second_frame(tv: TwoViewResult, K: np.ndarray, length: float) -> Optional[_Structure]:
+    """The pair's triangulated points moved into its second camera, scaled to the odometry's units."""
+    if not len(tv.points) or length <= 0:
+        return None
+    X2 = tv.points @ np.asarray(tv.R).T + np.asarray(tv.t)
+    z = X2[:, 2]
+    ok = z > 1e-9
+    uv = (X2[ok] @ np.asarray(K).T)
+    return _Structure(uv[:, :2] / uv[:, 2:3], z[ok] * length)
+
+
+def _cell_keys(pixels: np.ndarray, cell: float) -> np.ndarray:
+    q = np.floor(np.asarray(pixels, dtype=np.float64) / cell).astype(np.int64)
+    return q[:, 1] * 1_000_003 + q[:, 0]
+
+
+def _scaled(T: np.ndarray, s: float) -> np.ndarray:
+    out = np.array(T, dtype=np.float64, copy=True)
+    out[:3, 3] *= s
+    return out
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1e3
+
+
+def _device(name: str) -> torch.device:
+    """A usable torch device, or a one-line ValueError (e.g. ``cuda`` on a machine without CUDA)."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"device {name!r} is not a torch device: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: CUDA is not available on this machine (use device cpu)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r}: MPS is not available on this machine (use device cpu)")
+    return device
+
+
+def _autocast_dtype(cfg: EstimatorConfig, device: torch.device) -> Optional[torch.dtype]:
+    """Reduced precision of the network pass (None: fp32); depth/flow heads stay fp32 inside the nets."""
+    if cfg.precision == "auto":
+        return autocast_dtype(device) if cfg.fast_path else None
+    if cfg.precision == "bf16":
+        return torch.bfloat16
+    if cfg.precision == "fp16":
+        if device.type != "cuda":
+            raise ValueError("precision fp16 needs a CUDA device (use bf16 on CPU)")
+        return torch.float16
+    return None
+
+
+def _finite_depth(depth: np.ndarray, max_depth: float) -> np.ndarray:
+    """Depth with non-finite or non-positive values replaced (never hand out NaN)."""
+    bad = ~np.isfinite(depth) | (depth <= 0)
+    if bad.any():
+        depth = depth.copy()
+        depth[bad] = max_depth
+    return depth.astype(np.float32, copy=False)
+
+
+def _finite_flow(flow: np.ndarray) -> np.ndarray:
+    bad = ~np.isfinite(flow)
+    if bad.any():
+        flow = flow.copy()
+        flow[bad] = 0.0
+    return flow.astype(np.float32, copy=False)

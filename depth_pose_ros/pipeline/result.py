@@ -1,0 +1,65 @@
+"""What one :meth:`Estimator.step` hands out (no torch, no ROS: consumers type against it)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+#: Statuses whose relative pose was measured (geometry, PnP or the model's PoseNet), not guessed.
+MEASURED_STATUSES = ("ok", "pnp_fallback", "low_parallax", "posenet")
+
+
+@dataclass
+class Result:
+    """Output of one :meth:`Estimator.step`.
+
+    Images and depth are at the network resolution (``K`` is their intrinsics); flows are at the
+    geometry resolution (``K_pose``). Poses follow ``docs/architecture.md``: ``T_cur_prev`` maps points
+    of the previous camera into the current camera; ``T_world_cam`` is the current camera-to-world
+    pose, world = the first camera after the last odometry restart. Translations are in the units of
+    ``depth`` (metres when an absolute scale source has converged, see ``scale_converged``).
+    """
+
+    stamp: float
+    index: int
+    image: np.ndarray  # HxWx3 uint8 RGB (or HxW gray) network-resolution input, for visualisation
+    K: np.ndarray  # 3x3 intrinsics at the network resolution
+    depth: np.ndarray  # HxW float32, finite, in (0, max_depth]
+    T_world_cam: np.ndarray  # 4x4
+    T_cur_prev: Optional[np.ndarray] = None  # 4x4, None on the first frame after a reset
+    flow: Optional[np.ndarray] = None  # HxWx2 float32 forward flow previous -> current (geometry size)
+    flow_backward: Optional[np.ndarray] = None  # HxWx2 current -> previous
+    K_pose: Optional[np.ndarray] = None  # 3x3 intrinsics of the flow / geometry resolution
+    rigid_mask: Optional[np.ndarray] = None  # HxW bool at the geometry size, in the previous frame
+    inlier_ratio: float = 0.0
+    confidence: float = 0.0
+    num_inliers: int = 0
+    scale: float = 1.0  # factor applied to the network depth (monocular units -> published units)
+    metric_scale: float = 1.0  # factor from the geometry's units to metres (1 without a metric source)
+    scale_converged: bool = True  # False while a metric scale source is still warming up
+    plane_inlier_ratio: float = 0.0  # camera_height source: share of the road points on the last plane fit
+    scale_source: str = ""  # what set this step's translation length (see Estimator docs)
+    status: str = "first"  # a TwoViewStatus value
+    reset_reason: str = ""  # why the state was reset before this frame ("" if not)
+    dt: float = 0.0  # seconds since the previous frame (0 on the first)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def pose_valid(self) -> bool:
+        """True when the relative pose was measured (not a first frame or a constant-velocity guess)."""
+        return self.status in MEASURED_STATUSES
+
+    @property
+    def velocity(self) -> tuple[np.ndarray, np.ndarray]:
+        """(linear m/s, angular rad/s) of the current camera, from ``T_cur_prev`` and ``dt``."""
+        if self.T_cur_prev is None or self.dt <= 0:
+            return np.zeros(3), np.zeros(3)
+        from scipy.spatial.transform import Rotation
+
+        from depth_pose_ros.geometry.se3_np import invert_np
+
+        T_prev_cur = invert_np(self.T_cur_prev)
+        v = T_prev_cur[:3, 3] / self.dt
+        w = Rotation.from_matrix(T_prev_cur[:3, :3]).as_rotvec() / self.dt
+        return v, w

@@ -1,0 +1,156 @@
+"""Metric scale for monocular odometry: camera-height prior and stereo baseline.
+
+Monocular geometry fixes the trajectory only up to one unknown factor. A robot usually knows one metric
+quantity: how high its camera sits above the ground, or the baseline of a stereo pair. Each source
+here turns one frame into an observation ``m`` of the factor from the pipeline's geometric units to
+metres, and smooths it over time (a per-frame estimate is noisy; the true factor is constant while the
+monocular scale is carried consistently). ``None`` means "no reliable estimate this frame".
+
+The camera-height source fits the road plane to points *triangulated* by the two-view module (not to
+network depth, whose errors would become the metric error).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from depth_pose_ros.geometry.triangulation import triangulate
+from depth_pose_ros.pipeline.config import ScaleConfig
+from depth_pose_ros.utils.image import to_gray_u8
+
+
+class SmoothedFactor:
+    """Exponential smoothing in the log domain (scale errors are multiplicative), with a count of the
+    observations so far (``converged`` after ``warmup`` of them)."""
+
+    def __init__(self, smoothing: float, warmup: int = 1) -> None:
+        self.smoothing = smoothing
+        self.warmup = warmup
+        self._log: Optional[float] = None
+        self.count = 0
+
+    def reset(self) -> None:
+        self._log = None
+        self.count = 0
+
+    @property
+    def value(self) -> Optional[float]:
+        return None if self._log is None else float(np.exp(self._log))
+
+    @property
+    def converged(self) -> bool:
+        return self.count >= self.warmup
+
+    def push(self, s: Optional[float]) -> Optional[float]:
+        """Add one observation (ignored when None / non-finite / non-positive); the smoothed value."""
+        if s is not None and np.isfinite(s) and s > 0:
+            a = self.smoothing
+            self._log = float(np.log(s)) if self._log is None else a * self._log + (1 - a) * float(np.log(s))
+            self.count += 1
+        return self.value
+
+
+def fit_ground_plane(points: np.ndarray, max_tilt_deg: float, iterations: int = 100,
+                     threshold: float = 0.02, seed: int = 0) -> Optional[tuple[np.ndarray, float, float]]:
+    """RANSAC plane ``n . X + d = 0`` through Nx3 camera-frame points, normal near the camera's -y.
+
+    ``threshold`` is relative to the median point depth, so it works in any units. Returns
+    ``(n, d, inlier_ratio)`` with ``n`` pointing up (towards -y; a camera above the plane has
+    ``d > 0``), or ``None`` when no plane of the allowed tilt is found.
+    """
+    if len(points) < 30:
+        return None
+    rng = np.random.default_rng(seed)
+    tol = threshold * float(np.median(points[:, 2]))
+    cos_tilt = np.cos(np.deg2rad(max_tilt_deg))
+    best: Optional[tuple[np.ndarray, float, int]] = None
+    for _ in range(iterations):
+        a, b, c = points[rng.choice(len(points), 3, replace=False)]
+        n = np.cross(b - a, c - a)
+        norm = np.linalg.norm(n)
+        if norm < 1e-12:
+            continue
+        n = n / norm
+        if n[1] > 0:
+            n = -n
+        if -n[1] < cos_tilt:
+            continue
+        d = -float(n @ a)
+        count = int((np.abs(points @ n + d) < tol).sum())
+        if best is None or count > best[2]:
+            best = (n, d, count)
+    if best is None:
+        return None
+    n, d, _ = best
+    inl = np.abs(points @ n + d) < tol
+    P = points[inl]  # least-squares refinement on the inliers
+    centroid = P.mean(axis=0)
+    _, _, vt = np.linalg.svd(P - centroid)
+    n = vt[2] if vt[2][1] <= 0 else -vt[2]
+    if -n[1] < cos_tilt:
+        return None
+    d = -float(n @ centroid)
+    return n, d, float(inl.mean())
+
+
+@dataclass
+class PlaneObservation:
+    """One frame's road plane: camera height in geometric units and the share of points on the plane."""
+
+    height: float
+    inlier_ratio: float
+    num_points: int
+
+
+def ground_points(flow: np.ndarray, valid: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
+                  region: float, stride: int = 3) -> np.ndarray:
+    """Points (Mx3, first camera, translation ``t`` as given) triangulated from the flow of the road
+    region: the bottom ``region`` of the image, middle 60 % of its width, every ``stride``-th pixel."""
+    h, w = flow.shape[:2]
+    y0 = int(h * (1.0 - region))
+    ys, xs = np.mgrid[y0:h:stride, w // 5:4 * w // 5:stride]
+    ok = valid[ys, xs]
+    p1 = np.stack([xs[ok], ys[ok]], axis=1).astype(np.float64)
+    if len(p1) < 30:
+        return np.zeros((0, 3))
+    p2 = p1 + flow[ys[ok], xs[ok]].astype(np.float64)
+    tri = triangulate(p1, p2, K, R, t, min_parallax_deg=0.2, max_reproj_px=1.0, image_size=(h, w))
+    return tri.points[tri.valid]
+
+
+def observe_camera_height(points: np.ndarray, cfg: ScaleConfig) -> Optional[PlaneObservation]:
+    """The road plane of ``points`` (geometric units), or None when there is no usable plane."""
+    plane = fit_ground_plane(points, cfg.max_plane_tilt_deg)
+    if plane is None or plane[1] <= 0 or plane[2] < cfg.min_plane_inliers:
+        return None
+    return PlaneObservation(height=float(plane[1]), inlier_ratio=float(plane[2]), num_points=len(points))
+
+
+def stereo_metric_depth(left: np.ndarray, right: np.ndarray, fx: float, baseline: float) -> np.ndarray:
+    """Metric depth (HxW, NaN where unknown) of a rectified pair of the same size by SGBM."""
+    h, w = left.shape[:2]
+    left_g, right_g = to_gray_u8(left), to_gray_u8(right)
+    if right_g.shape != (h, w):
+        right_g = cv2.resize(right_g, (w, h), interpolation=cv2.INTER_AREA)
+    num_disp = max(16, int(np.ceil(w / 8 / 16)) * 16)
+    sgbm = cv2.StereoSGBM_create(minDisparity=0, numDisparities=num_disp, blockSize=5, P1=8 * 25, P2=32 * 25,
+                                 uniquenessRatio=10, speckleWindowSize=50, speckleRange=2,
+                                 mode=cv2.STEREO_SGBM_MODE_SGBM_3WAY)
+    disp = sgbm.compute(left_g, right_g).astype(np.float32) / 16.0
+    with np.errstate(divide="ignore"):
+        return np.where(disp > 1.0, fx * baseline / disp, np.nan)
+
+
+def observe_stereo(depth: np.ndarray, left: np.ndarray, right: Optional[np.ndarray], fx: float,
+                   baseline: Optional[float]) -> Optional[float]:
+    """Factor ``metric / depth`` from a rectified pair (``left`` and ``depth`` share a size and ``fx``)."""
+    if right is None or not baseline or baseline <= 0:
+        return None
+    metric = stereo_metric_depth(left, right, fx, baseline)
+    ok = np.isfinite(metric) & np.isfinite(depth) & (depth > 0)
+    if ok.sum() < 200:
+        return None
+    return float(np.median(metric[ok] / depth[ok]))
