@@ -11,7 +11,9 @@ project's own commands:
 2. ``depth-pose demo`` (the streaming Estimator on synthetic seed 1000): its metrics and ms per frame;
 3. KITTI odometry 06 frames 0-50: ``depth-pose vo --flow model`` (the network's flow, resized to the
    1226x370 images, GT step lengths) next to ``depth-pose vo --flow dis`` (the classical baseline), and
-   ``depth-pose run`` (the streaming Estimator with the model folder's settings, scale from its depth);
+   ``depth-pose run`` (the streaming Estimator with the model folder's settings, scale from its depth),
+   and ``depth-pose eval depth --stereo`` (the Estimator's depth on frames 0, 5, ..., 50 against an SGBM
+   stereo pseudo ground truth, with a constant depth map scored on the same pixels);
 4. the KITTI 2015 flow pairs: ``depth-pose eval flow --checkpoint`` next to DIS-MEDIUM.
 
 One torch thread, so that the numbers reproduce on any machine to the last printed digit (the two-view
@@ -74,6 +76,9 @@ def evaluate(model: Path, dis_baseline: bool = True) -> dict[str, Any]:
             res["kitti06_run"] = _cli(["run", str(kitti / "sequences" / "06"), "--frames", "0:51", "--checkpoint",
                                        str(model), "--out", str(tmp / "run"), "-q", "--depth-format", "none",
                                        "--cloud-every", "0"], tmp / "run" / "metrics.json")
+            res["kitti06_depth_stereo"] = _cli(["eval", "depth", "--stereo", str(kitti / "sequences" / "06"),
+                                                "--frames", "0:51", "--every", "5", "--checkpoint", str(model),
+                                                "--json", str(tmp / "s.json")], tmp / "s.json")
             if dis_baseline:
                 res["kitti06_vo_dis"] = _cli(vo + ["--flow", "dis", "--out", str(tmp / "d.txt"),
                                                    "--json", str(tmp / "d.json")], tmp / "d.json")
@@ -125,6 +130,11 @@ def table(res: dict[str, Any]) -> str:
                      f"{p.get('tdir_err_deg_median', float('nan')):.2f}", ""))
         rows.append(("KITTI 06 0-50 `depth-pose run`: ATE Sim(3) m", f"{p.get('ate_sim3_m', float('nan')):.3f}",
                      f"path {p.get('path_length_m', float('nan')):.1f} m"))
+    if "kitti06_depth_stereo" in res:
+        m, c = res["kitti06_depth_stereo"]["summary"], res["kitti06_depth_stereo"]["constant"]
+        where = "KITTI 06 frames 0,5..50 depth vs stereo pseudo GT (SGBM, 1-60 m, below top 35 %)"
+        rows.append((f"{where}: AbsRel (median scaled)", f"{m['abs_rel']:.3f}", f"constant depth {c['abs_rel']:.3f}"))
+        rows.append((f"{where}: delta<1.25", f"{m['delta1']:.3f}", f"constant depth {c['delta1']:.3f}"))
     if "kitti2015_flow_model" in res:
         m, b = res["kitti2015_flow_model"], res.get("kitti2015_flow_dis", {})
         rows.append(("KITTI 2015 pairs flow EPE (px)", f"{m['epe']:.2f}", f"DIS-MEDIUM {b['epe']:.2f}" if b else ""))

@@ -1,8 +1,10 @@
 """`depth-pose eval {depth,pose,flow}`: evaluate saved outputs (or classical flow) against GT.
 
 Prints a table to stdout and, with ``--json PATH``, writes every number (NaN as null) for scripts
-and benchmark pages. Networks run only for ``eval flow --checkpoint`` (learned flow); heavy
-imports happen inside the command functions so that ``depth-pose --help`` stays fast.
+and benchmark pages. Networks run only for ``eval flow --checkpoint`` (learned flow) and
+``eval depth --stereo`` (the streaming Estimator scored against a stereo pseudo ground truth, for
+real sequences without lidar); heavy imports happen inside the command functions so that
+``depth-pose --help`` stays fast.
 """
 from __future__ import annotations
 
@@ -143,6 +145,14 @@ def _read_depth(path: Path, png_scale: float) -> Any:
 def run_depth(args: argparse.Namespace) -> int:
     from depth_pose_ros.eval.depth_metrics import DEPTH_METRIC_KEYS, DepthMetricAccumulator
 
+    if args.stereo:
+        return run_depth_stereo(args)
+    if not args.pred or not args.gt:
+        raise ValueError("eval depth needs --pred and --gt folders (or --stereo SEQ for a stereo pseudo GT)")
+    if args.checkpoint or args.set:
+        raise ValueError("--checkpoint / --set run a model for --stereo only; with --gt, give saved --pred files")
+    args.min_depth = 1e-3 if args.min_depth is None else args.min_depth
+    args.max_depth = 80.0 if args.max_depth is None else args.max_depth
     preds = _by_stem(Path(args.pred), DEPTH_SUFFIXES, "--pred")
     gts = _by_stem(Path(args.gt), DEPTH_SUFFIXES, "--gt")
     common = sorted(set(preds) & set(gts))
@@ -171,6 +181,138 @@ def run_depth(args: argparse.Namespace) -> int:
         print(f"median scaling ratio: mean {summary['scale_mean']:.4f}, std {summary['scale_std']:.4f}")
     _write_json(args.json, {"task": "depth", "pred": args.pred, "gt": args.gt,
                             "summary": summary, "per_image": per_image})
+    return 0
+
+
+STEREO_MIN_DEPTH, STEREO_MAX_DEPTH = 1.0, 60.0
+STEREO_TABLE_KEYS = ("abs_rel", "sq_rel", "rmse", "delta1")  # per-frame columns (JSON has all metrics)
+
+
+def _stereo_pseudo_gt_config(args: argparse.Namespace) -> Any:
+    from depth_pose_ros.eval.stereo_pseudo_gt import StereoPseudoGTConfig
+
+    return StereoPseudoGTConfig(
+        num_disparities=args.num_disparities, block_size=args.block_size, top_fraction=args.top_fraction,
+        lr_check=not args.no_lr_check, lr_tolerance_px=args.lr_tolerance,
+        min_depth=args.min_depth, max_depth=args.max_depth,
+    )
+
+
+def run_depth_stereo(args: argparse.Namespace) -> int:
+    """``eval depth --stereo SEQ``: score a model's depth (the streaming Estimator over the sequence, or
+    saved ``--pred`` files named by frame number) against an SGBM pseudo ground truth of every
+    ``--every``-th frame, with a constant depth map scored on the same pixels beside it.
+
+    The Estimator sees every selected frame (its recurrent state and odometry depend on the history),
+    but only the scored frames pay for stereo matching.
+    """
+    import time
+
+    import cv2
+    import numpy as np
+
+    from depth_pose_ros.data.source import open_source
+    from depth_pose_ros.eval.depth_metrics import DEPTH_METRIC_KEYS, DepthMetricAccumulator
+    from depth_pose_ros.eval.stereo_pseudo_gt import config_dict, constant_depth_like, stereo_pseudo_gt
+
+    if args.gt:
+        raise ValueError("--stereo builds the ground truth itself: drop --gt")
+    if args.pred and (args.checkpoint or args.set):
+        raise ValueError("give either --pred (saved depth) or --checkpoint/--set (run a model), not both")
+    if args.every < 1:
+        raise ValueError(f"--every must be >= 1, got {args.every}")
+    if args.garg_crop:
+        raise ValueError("--garg-crop is a lidar-GT convention; with --stereo the masks are --top-fraction and "
+                         "the left border of --num-disparities")
+    if args.no_median_scale:
+        raise ValueError("--no-median-scale: a monocular model has no metric scale and the constant baseline "
+                         "needs median scaling; the stereo evaluation always median-scales")
+    args.min_depth = STEREO_MIN_DEPTH if args.min_depth is None else args.min_depth
+    args.max_depth = STEREO_MAX_DEPTH if args.max_depth is None else args.max_depth
+    cfg = _stereo_pseudo_gt_config(args)
+    t_start = time.perf_counter()
+    source = open_source(args.stereo, frames=args.frames, sequence=args.sequence, stereo=True)
+    if not getattr(source, "has_stereo", False):
+        raise ValueError(f"--stereo {args.stereo}: the source has no stereo partner images")
+
+    estimator, preds, model = None, {}, ""
+    if args.pred:
+        preds = _by_stem(Path(args.pred), DEPTH_SUFFIXES, "--pred")
+        model = f"pred:{args.pred}"
+    else:
+        from depth_pose_ros.pipeline.factory import build_estimator
+
+        estimator, model = build_estimator(args.checkpoint, args.set, allow_untrained=False)
+        estimator.reset()
+    if args.save_gt:
+        Path(args.save_gt).mkdir(parents=True, exist_ok=True)
+
+    opts = {"median_scale": True, "min_depth": args.min_depth, "max_depth": args.max_depth}
+    acc, const = DepthMetricAccumulator(**opts), DepthMetricAccumulator(**opts)
+    rows, per_image = [], []
+    t_model = t_gt = 0.0
+    interp = cv2.INTER_NEAREST if args.upsample == "nearest" else cv2.INTER_LINEAR
+    streamed = 0
+    for i, frame in enumerate(source):
+        streamed = i + 1
+        scored = i % args.every == 0
+        name = f"{frame.index:06d}"
+        if estimator is not None:
+            t0 = time.perf_counter()
+            result = estimator.step(frame.image, frame.K, frame.stamp, frame.stereo_image, frame.stereo_baseline,
+                                    distortion=frame.distortion)
+            t_model += time.perf_counter() - t0
+            pred = result.depth
+        elif scored:
+            if name not in preds:
+                raise FileNotFoundError(f"--pred {args.pred}: no {name}.npy or {name}.png for frame {frame.index}")
+            pred = _read_depth(preds[name], args.png_scale)
+        if not scored:
+            continue
+        if frame.stereo_image is None or frame.stereo_baseline is None:
+            raise ValueError(f"frame {frame.index} of {args.stereo} has no stereo image")
+        t0 = time.perf_counter()
+        gt = stereo_pseudo_gt(frame.image, frame.stereo_image, float(frame.K[0, 0]), float(frame.stereo_baseline),
+                              cfg)
+        t_gt += time.perf_counter() - t0
+        if args.save_gt:
+            mm = np.clip(np.round(gt.depth * 1000.0), 0, 65535).astype(np.uint16)
+            cv2.imwrite(str(Path(args.save_gt) / f"{name}.png"), mm)
+        h, w = gt.depth.shape
+        pred = np.asarray(pred, dtype=np.float32)
+        if pred.shape[:2] != (h, w):
+            pred = cv2.resize(pred, (w, h), interpolation=interp)
+        try:
+            m = acc.add(pred, gt.depth)
+        except ValueError as exc:
+            raise ValueError(f"frame {frame.index}: {exc}") from None
+        c = const.add(constant_depth_like(gt), gt.depth)
+        per_image.append({"frame": frame.index, "coverage": gt.coverage, "rejected": gt.rejected, **m,
+                          "constant": c})
+        rows.append([name, gt.coverage, *(m[k] for k in STEREO_TABLE_KEYS), m["scale"],
+                     *(c[k] for k in STEREO_TABLE_KEYS)])
+    if not per_image:
+        raise ValueError(f"--stereo {args.stereo}: no frame selected (check --frames)")
+    summary, csum = acc.summary(), const.summary()
+    coverage = float(np.mean([p["coverage"] for p in per_image]))
+    rows.append(["mean", coverage, *(summary[k] for k in STEREO_TABLE_KEYS), summary["scale_mean"],
+                 *(csum[k] for k in STEREO_TABLE_KEYS)])
+    wall = time.perf_counter() - t_start
+    print(f"depth vs stereo pseudo GT (SGBM, left-right checked{'' if cfg.lr_check else ': OFF'}, "
+          f"{args.min_depth:g}-{args.max_depth:g} m, top {cfg.top_fraction:.0%} masked): {model} on "
+          f"{len(per_image)} frames of {source.name}")
+    _print_table(["frame", "valid", *STEREO_TABLE_KEYS, "scale", *(f"const_{k}" for k in STEREO_TABLE_KEYS)],
+                 rows)
+    print("model:    " + "  ".join(f"{k} {summary[k]:.4f}" for k in DEPTH_METRIC_KEYS))
+    print("constant: " + "  ".join(f"{k} {csum[k]:.4f}" for k in DEPTH_METRIC_KEYS))
+    print(f"time: {wall:.1f} s (model {t_model:.1f} s over {streamed} frames, pseudo GT {t_gt:.1f} s)")
+    _write_json(args.json, {
+        "task": "depth_stereo", "source": str(args.stereo), "model": model,
+        "frames": [p["frame"] for p in per_image], "every": args.every, "upsample": args.upsample,
+        "pseudo_gt": config_dict(cfg), "coverage_mean": coverage,
+        "summary": summary, "constant": csum, "per_image": per_image,
+        "timing_s": {"wall": wall, "model": t_model, "pseudo_gt": t_gt, "frames_streamed": streamed},
+    })
     return 0
 
 
@@ -291,17 +433,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common(pose)
     pose.set_defaults(func=run_pose)
 
-    depth = tasks.add_parser("depth", help="Eigen depth metrics over folders matched by file stem")
-    depth.add_argument("--pred", required=True, help="folder of predicted depth (.npy metres or 16-bit PNG)")
-    depth.add_argument("--gt", required=True,
-                       help="folder of GT depth (.npy metres or 16-bit PNG, 0 = invalid)")
+    depth = tasks.add_parser(
+        "depth", help="Eigen depth metrics: folders matched by file stem, or against a stereo pseudo GT",
+        description="Eigen depth metrics of --pred against --gt (folders matched by file stem), or, with "
+                    "--stereo SEQ, of a model (or --pred) against a pseudo ground truth built from the "
+                    "sequence's rectified stereo pairs (OpenCV SGBM + left-right check; see "
+                    "depth_pose_ros/eval/stereo_pseudo_gt.py for what it cannot judge), with a constant "
+                    "depth map scored on the same pixels beside it.",
+    )
+    depth.add_argument("--pred", help="folder of predicted depth (.npy metres or 16-bit PNG); with --stereo, "
+                                      "files named by frame number (NNNNNN, as `depth-pose run` writes)")
+    depth.add_argument("--gt", help="folder of GT depth (.npy metres or 16-bit PNG, 0 = invalid)")
     depth.add_argument("--png-scale", type=float, default=1000.0,
                        help="PNG value per metre (default 1000 = mm; KITTI depth uses 256)")
     depth.add_argument("--garg-crop", action="store_true", help="evaluate inside the Garg crop only")
     depth.add_argument("--no-median-scale", action="store_true",
                        help="do not median-scale each prediction (metric / stereo methods)")
-    depth.add_argument("--min-depth", type=float, default=1e-3)
-    depth.add_argument("--max-depth", type=float, default=80.0)
+    depth.add_argument("--min-depth", type=float, default=None,
+                       help=f"metres (default 1e-3; {STEREO_MIN_DEPTH:g} with --stereo)")
+    depth.add_argument("--max-depth", type=float, default=None,
+                       help=f"metres (default 80; {STEREO_MAX_DEPTH:g} with --stereo)")
+    stereo = depth.add_argument_group("stereo pseudo ground truth (--stereo)")
+    stereo.add_argument("--stereo", metavar="SEQ",
+                        help="rectified stereo sequence (KITTI odometry sequence folder or root, KITTI raw "
+                             "drive, synthetic:stereo_baseline=...) to build the pseudo GT from")
+    stereo.add_argument("--sequence", default=None, help="KITTI odometry sequence when SEQ is a dataset root")
+    stereo.add_argument("--frames", default=None, help="frames streamed through the model, START:STOP[:STEP]")
+    stereo.add_argument("--every", type=int, default=5,
+                        help="score every N-th streamed frame (default 5: 0, 5, 10, ...)")
+    stereo.add_argument("--checkpoint", default=None,
+                        help="model file or folder run as the streaming Estimator (default: models/default)")
+    stereo.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="Estimator config override")
+    stereo.add_argument("--upsample", choices=("linear", "nearest"), default="linear",
+                        help="how the network-size depth is resized to the image size (default linear)")
+    stereo.add_argument("--num-disparities", type=int, default=128,
+                        help="SGBM search range in px, multiple of 16 (default 128)")
+    stereo.add_argument("--block-size", type=int, default=5, help="SGBM window (odd, default 5)")
+    stereo.add_argument("--top-fraction", type=float, default=0.35,
+                        help="fraction of rows masked from the top: sky / far range (default 0.35)")
+    stereo.add_argument("--lr-tolerance", type=float, default=1.0,
+                        help="left-right consistency tolerance in px (default 1)")
+    stereo.add_argument("--no-lr-check", action="store_true", help="skip the left-right check (diagnostics)")
+    stereo.add_argument("--save-gt", metavar="DIR",
+                        help="also write each pseudo GT as a 16-bit PNG (mm, 0 = invalid) for reuse with --gt")
     common(depth)
     depth.set_defaults(func=run_depth)
 

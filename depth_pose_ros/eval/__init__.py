@@ -1,4 +1,5 @@
-"""eval layer of depth_pose_ros: depth, pose and flow metrics, trajectory IO, Umeyama alignment.
+"""eval layer of depth_pose_ros: depth, pose and flow metrics, trajectory IO, Umeyama alignment, and a
+stereo (SGBM) pseudo ground-truth depth for real sequences without lidar.
 
 Imports no network code and no ROS. The per-frame pose errors come from ``geometry.pose_error``
 (one definition project-wide; it and ``geometry.se3_np`` import no torch).
@@ -22,6 +23,7 @@ from depth_pose_ros.eval.pose_metrics import (
     rpe,
     translation_direction_errors_deg,
 )
+from depth_pose_ros.eval.stereo_pseudo_gt import StereoPseudoGT, StereoPseudoGTConfig, stereo_pseudo_gt
 from depth_pose_ros.eval.trajectory_io import (
     associate,
     read_kitti_poses,
@@ -35,6 +37,8 @@ __all__ = [
     "DepthMetricAccumulator",
     "FlowMetricAccumulator",
     "Sim3",
+    "StereoPseudoGT",
+    "StereoPseudoGTConfig",
     "associate",
     "ate_gt_scale",
     "ate_sim3",
@@ -52,6 +56,7 @@ __all__ = [
     "relative_rotation_errors_deg",
     "resize_flow",
     "rpe",
+    "stereo_pseudo_gt",
     "translation_direction_errors_deg",
     "umeyama",
     "write_kitti_poses",

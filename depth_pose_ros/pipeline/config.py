@@ -34,11 +34,11 @@ class ScaleConfig:
     source: Literal["none", "camera_height", "stereo"] = "none"
     camera_height_m: float = 1.65
     stereo_baseline_m: float = 0.0  # 0: take it from the frame
-    smoothing: float = 0.9  # exponential smoothing (log domain) of the metric factor over frames (0: none)
+    window: int = 30  # metric observations combined (median in the log domain) into the factor
     ground_region: float = 0.3  # bottom fraction of the image searched for the road plane
     max_plane_tilt_deg: float = 25.0  # plane normal must be within this of the camera's -y axis
     min_plane_inliers: float = 0.4  # fraction of the region's points on the plane for a usable fit
-    warmup_frames: int = 3  # metric estimates needed before the scale counts as converged
+    warmup_frames: int = 5  # metric observations needed before the scale counts as converged
 
 
 @dataclass
@@ -99,7 +99,7 @@ def refinement_two_view() -> TwoViewConfig:
 def estimator_two_view() -> TwoViewConfig:
     """Two-view settings for streaming: fewer RANSAC samples and refinement points than the offline VO
     defaults, which cost more and gain nothing measurable at the geometry size (docs/benchmarks.md)."""
-    return TwoViewConfig(num_samples=2000, refine_max_points=2000)
+    return TwoViewConfig(num_samples=3000, refine_max_points=3000)
 
 
 @dataclass
@@ -120,6 +120,7 @@ class EstimatorConfig:
     max_depth_m: float = 80.0  # clamp of published depth
     num_threads: int = 0  # torch intra-op threads (0: leave torch's default)
     pose: PoseConfig = field(default_factory=PoseConfig)
+    # pixel thresholds are for the camera image; the Estimator scales them to the geometry image
     two_view: TwoViewConfig = field(default_factory=estimator_two_view)
     scale: ScaleConfig = field(default_factory=ScaleConfig)
     refinement: RefinementConfig = field(default_factory=RefinementConfig)  # GLNet online refinement

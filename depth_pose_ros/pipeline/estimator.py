@@ -26,6 +26,7 @@ the whole trajectory metric, not only its later steps.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,14 +43,20 @@ from depth_pose_ros.geometry.distortion import Distortion, Undistorter
 from depth_pose_ros.geometry.masks import fb_consistency_np
 from depth_pose_ros.geometry.scale_align import align_scale
 from depth_pose_ros.geometry.se3_np import invert_np, make_pose_np
-from depth_pose_ros.geometry.two_view import TwoViewResult, TwoViewStatus, estimate_two_view, rotation_only_fit
+from depth_pose_ros.geometry.two_view import (
+    TwoViewConfig,
+    TwoViewResult,
+    TwoViewStatus,
+    estimate_two_view,
+    rotation_only_fit,
+)
 from depth_pose_ros.nets.fast import FastPathOptions, autocast_dtype, optimize_for_inference
 from depth_pose_ros.nets.model import DepthFlowNet
 from depth_pose_ros.pipeline.config import EstimatorConfig
 from depth_pose_ros.pipeline.refinement import refine_estimator
 from depth_pose_ros.pipeline.result import Result
 from depth_pose_ros.pipeline.scale_sources import (
-    SmoothedFactor,
+    RobustFactor,
     ground_points,
     observe_camera_height,
     observe_stereo,
@@ -57,6 +64,10 @@ from depth_pose_ros.pipeline.scale_sources import (
 from depth_pose_ros.utils.image import image_to_tensor, match_channels, to_gray_u8, to_rgb_or_gray
 
 __all__ = ["Estimator", "EstimatorConfig", "FrameError", "MIN_IMAGE_SIDE", "Result", "stamp_policy"]
+
+#: TwoViewConfig fields in pixels: given for the camera image, scaled to the geometry image.
+PIXEL_THRESHOLDS = ("ransac_threshold_px", "refine_loss_scale_px", "rigid_threshold_px", "pnp_threshold_px",
+                    "max_reprojection_px", "min_mean_flow_px")
 
 #: Smallest accepted image side (pixels): the network's coarsest stride; smaller frames carry no depth.
 MIN_IMAGE_SIDE = 32
@@ -95,6 +106,7 @@ class _Prepared:
     pose_image: np.ndarray  # geometry size, gray uint8
     K_pose: np.ndarray
     tensor: torch.Tensor  # 1xCxHxW network input
+    pose_scale: float  # geometry image width / camera image width
 
 
 @dataclass
@@ -158,8 +170,8 @@ class Estimator:
         self._autocast_dtype = _autocast_dtype(cfg, self.device)
         self.undistort = Undistorter()
         self.refiner = None  # OnlineRefiner, created on first use by refine_estimator
-        self._depth_units = SmoothedFactor(smoothing=0.8)  # network depth -> odometry units
-        self._metric = SmoothedFactor(cfg.scale.smoothing, warmup=max(cfg.scale.warmup_frames, 1))
+        self._depth_units = RobustFactor(window=10)  # network depth -> odometry units
+        self._metric = RobustFactor(cfg.scale.window, warmup=max(cfg.scale.warmup_frames, 1))
         self._last_plane_inliers = 0.0
         self._index = 0
         self._stamp: Optional[float] = None
@@ -167,6 +179,7 @@ class Estimator:
         self._state = None
         self._prev: Optional[_Previous] = None
         self._velocity: Optional[_Motion] = None
+        self._two_view_cache: Optional[tuple[float, TwoViewConfig]] = None
 
     # ----------------------------------------------------------------------------------- public
     @classmethod
@@ -313,7 +326,7 @@ class Estimator:
         cfg = self.config
         net_image = self._network_input(img)
         K_net = np.asarray(scale_intrinsics(K, cfg.width / w, cfg.height / h), dtype=np.float64)
-        return _Prepared(net_image, K_net, pose_image, K_pose, self._to_tensor(net_image))
+        return _Prepared(net_image, K_net, pose_image, K_pose, self._to_tensor(net_image), pw / w)
 
     def _network(self, frame: _Prepared):
         """Features, depth (network units), network flows (network size) and PoseNet ``T_cur_prev``."""
@@ -365,7 +378,7 @@ class Estimator:
             result.status, result.scale_source = TwoViewStatus.LOW_PARALLAX.value, "none"
             return self._remember(_Motion(parallax_R, np.zeros(3), 0.0)), None
         tv = estimate_two_view(flow_fw, frame.K_pose, flow_bw=flow_bw, depth1=prev.depth_pose,
-                               config=self.config.two_view)
+                               config=self._two_view_at(frame.pose_scale))
         result.rigid_mask = tv.rigid_mask
         result.status = tv.status.value
         result.confidence, result.num_inliers = float(tv.confidence), int(tv.num_inliers)
@@ -449,13 +462,25 @@ class Estimator:
             return None
         prev_depth = structure.depth[order[pos[hit]]]
         new_depth = tv.points[hit, 2]
-        fit = align_scale(new_depth, prev_depth, inlier_rel=0.1)
+        # Inverse-variance weights in the log domain: a triangulated depth's relative error grows with its
+        # (unit-baseline) depth, so far points, which also carry the triangulation bias, count less.
+        fit = align_scale(new_depth, prev_depth, weights=1.0 / np.maximum(new_depth, 1e-9) ** 2, inlier_rel=0.1)
         if fit is None or fit.inlier_ratio < 0.3:
             return None
         last = self._velocity.length if self._velocity is not None else None
         if last is not None and last > 0 and not (1.0 / pcfg.max_scale_jump < fit.scale / last < pcfg.max_scale_jump):
             return None
         return float(fit.scale)
+
+    def _two_view_at(self, scale: float) -> TwoViewConfig:
+        """The two-view settings with their pixel thresholds, given for the camera image, scaled to the
+        geometry image (a 1 px epipolar tolerance of the camera is 0.5 px at half size)."""
+        key = round(scale, 6)
+        if self._two_view_cache is None or self._two_view_cache[0] != key:
+            tv = self.config.two_view
+            self._two_view_cache = (key, dataclasses.replace(
+                tv, **{name: getattr(tv, name) * scale for name in PIXEL_THRESHOLDS}))
+        return self._two_view_cache[1]
 
     def _remember(self, motion: _Motion) -> _Motion:
         self._velocity = motion  # the one constant-velocity memory

@@ -11,6 +11,7 @@ network depth, whose errors would become the metric error).
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Optional
 
@@ -22,39 +23,39 @@ from depth_pose_ros.pipeline.config import ScaleConfig
 from depth_pose_ros.utils.image import to_gray_u8
 
 
-class SmoothedFactor:
-    """Exponential smoothing in the log domain (scale errors are multiplicative), with a count of the
-    observations so far (``converged`` after ``warmup`` of them)."""
+class RobustFactor:
+    """A positive factor observed once per frame: the median of the last ``window`` observations in the
+    log domain (scale errors are multiplicative, and single-frame fits have outliers an average would
+    follow). ``converged`` once ``warmup`` observations are in."""
 
-    def __init__(self, smoothing: float, warmup: int = 1) -> None:
-        self.smoothing = smoothing
+    def __init__(self, window: int, warmup: int = 1) -> None:
+        self.window = max(int(window), 1)
         self.warmup = warmup
-        self._log: Optional[float] = None
+        self._logs: deque[float] = deque(maxlen=self.window)
         self.count = 0
 
     def reset(self) -> None:
-        self._log = None
+        self._logs.clear()
         self.count = 0
 
     @property
     def value(self) -> Optional[float]:
-        return None if self._log is None else float(np.exp(self._log))
+        return float(np.exp(np.median(self._logs))) if self._logs else None
 
     @property
     def converged(self) -> bool:
         return self.count >= self.warmup
 
     def push(self, s: Optional[float]) -> Optional[float]:
-        """Add one observation (ignored when None / non-finite / non-positive); the smoothed value."""
+        """Add one observation (ignored when None / non-finite / non-positive); the filtered value."""
         if s is not None and np.isfinite(s) and s > 0:
-            a = self.smoothing
-            self._log = float(np.log(s)) if self._log is None else a * self._log + (1 - a) * float(np.log(s))
+            self._logs.append(float(np.log(s)))
             self.count += 1
         return self.value
 
 
 def fit_ground_plane(points: np.ndarray, max_tilt_deg: float, iterations: int = 100,
-                     threshold: float = 0.02, seed: int = 0) -> Optional[tuple[np.ndarray, float, float]]:
+                     threshold: float = 0.01, seed: int = 0) -> Optional[tuple[np.ndarray, float, float]]:
     """RANSAC plane ``n . X + d = 0`` through Nx3 camera-frame points, normal near the camera's -y.
 
     ``threshold`` is relative to the median point depth, so it works in any units. Returns
@@ -66,25 +67,20 @@ def fit_ground_plane(points: np.ndarray, max_tilt_deg: float, iterations: int = 
     rng = np.random.default_rng(seed)
     tol = threshold * float(np.median(points[:, 2]))
     cos_tilt = np.cos(np.deg2rad(max_tilt_deg))
-    best: Optional[tuple[np.ndarray, float, int]] = None
-    for _ in range(iterations):
-        a, b, c = points[rng.choice(len(points), 3, replace=False)]
-        n = np.cross(b - a, c - a)
-        norm = np.linalg.norm(n)
-        if norm < 1e-12:
-            continue
-        n = n / norm
-        if n[1] > 0:
-            n = -n
-        if -n[1] < cos_tilt:
-            continue
-        d = -float(n @ a)
-        count = int((np.abs(points @ n + d) < tol).sum())
-        if best is None or count > best[2]:
-            best = (n, d, count)
-    if best is None:
+    # all hypotheses at once (vectorised: the loop over hypotheses was the cost)
+    tri = points[rng.integers(0, len(points), size=(iterations, 3))]
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    norms = np.linalg.norm(normals, axis=1)
+    ok = norms > 1e-12
+    normals = normals[ok] / norms[ok, None]
+    normals *= np.where(normals[:, 1] > 0, -1.0, 1.0)[:, None]  # pointing up (camera -y)
+    keep = -normals[:, 1] >= cos_tilt
+    if not keep.any():
         return None
-    n, d, _ = best
+    normals, offsets = normals[keep], -np.einsum("ij,ij->i", normals[keep], tri[ok][keep, 0])
+    counts = (np.abs(points @ normals.T + offsets) < tol).sum(axis=0)
+    best = int(np.argmax(counts))
+    n, d = normals[best], float(offsets[best])
     inl = np.abs(points @ n + d) < tol
     P = points[inl]  # least-squares refinement on the inliers
     centroid = P.mean(axis=0)
@@ -106,7 +102,7 @@ class PlaneObservation:
 
 
 def ground_points(flow: np.ndarray, valid: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
-                  region: float, stride: int = 3) -> np.ndarray:
+                  region: float, stride: int = 2) -> np.ndarray:
     """Points (Mx3, first camera, translation ``t`` as given) triangulated from the flow of the road
     region: the bottom ``region`` of the image, middle 60 % of its width, every ``stride``-th pixel."""
     h, w = flow.shape[:2]
@@ -117,7 +113,7 @@ def ground_points(flow: np.ndarray, valid: np.ndarray, K: np.ndarray, R: np.ndar
     if len(p1) < 30:
         return np.zeros((0, 3))
     p2 = p1 + flow[ys[ok], xs[ok]].astype(np.float64)
-    tri = triangulate(p1, p2, K, R, t, min_parallax_deg=0.2, max_reproj_px=1.0, image_size=(h, w))
+    tri = triangulate(p1, p2, K, R, t, min_parallax_deg=0.5, max_reproj_px=1.0, image_size=(h, w))
     return tri.points[tri.valid]
 
 

@@ -33,7 +33,9 @@ def test_first_frame_depth_without_pose_and_shapes():
     # K scaled from 120x360 to 64x192
     np.testing.assert_allclose(r.K[0, 0], K_KITTI[0, 0] * 0.3 * 192 / 360, rtol=1e-9)
     r2 = est.step(_textured(1), K_KITTI * [[0.3], [0.3], [1]], 0.1)
-    assert r2.T_cur_prev is not None and r2.flow.shape == (64, 192, 2)
+    # flow and geometry at pose.scale (0.5) of the 120x360 camera image, not at the network size
+    assert r2.T_cur_prev is not None and r2.flow.shape == (60, 180, 2)
+    np.testing.assert_allclose(r2.K_pose[0, 0], K_KITTI[0, 0] * 0.3 * 0.5, rtol=1e-9)
     assert np.all(np.isfinite(r2.T_world_cam)) and np.all(np.isfinite(r2.flow))
 
 
@@ -65,10 +67,11 @@ def test_timestamp_gap_and_backward_jump_reset():
     "image, K, match",
     [
         (np.zeros((0, 10, 3), np.uint8), K_KITTI, "shape"),
-        (np.zeros((10, 10, 5), np.uint8), K_KITTI, "shape"),
-        (np.full((10, 10), np.nan, np.float32), K_KITTI, "NaN"),
-        (np.zeros((10, 10), np.int32), K_KITTI, "dtype"),
-        (np.zeros((10, 10), np.uint8), np.full((3, 3), np.nan), "K"),
+        (np.zeros((40, 40, 5), np.uint8), K_KITTI, "shape"),
+        (np.full((40, 40), np.nan, np.float32), K_KITTI, "NaN"),
+        (np.zeros((40, 40), np.int32), K_KITTI, "dtype"),
+        (np.zeros((40, 40), np.uint8), np.full((3, 3), np.nan), "K"),
+        (np.zeros((1, 1), np.uint8), K_KITTI, "too small"),
     ],
 )
 def test_bad_frames_raise_clear_errors(image, K, match):

@@ -6,7 +6,7 @@ import numpy as np
 
 from depth_pose_ros.pipeline.config import ScaleConfig
 from depth_pose_ros.pipeline.scale_sources import (
-    SmoothedFactor,
+    RobustFactor,
     fit_ground_plane,
     ground_points,
     observe_camera_height,
@@ -79,12 +79,16 @@ def test_stereo_gives_metric_depth_of_a_known_disparity_and_baseline():
     assert observe_stereo(depth, left, None, fx, baseline) is None
 
 
-def test_smoothed_factor_is_log_domain_and_counts_to_convergence():
-    s = SmoothedFactor(smoothing=0.5, warmup=2)
+def test_robust_factor_is_a_log_median_that_ignores_outliers_and_counts_to_convergence():
+    s = RobustFactor(window=3, warmup=2)
     assert s.value is None and not s.converged
     s.push(2.0)
     assert not s.converged and abs(s.value - 2.0) < 1e-12
-    s.push(8.0)  # log-average of 2 and 8 = 4
+    s.push(8.0)  # log-median of 2 and 8 = 4
     assert s.converged and abs(s.value - 4.0) < 1e-9
     s.push(float("nan"))
     assert abs(s.value - 4.0) < 1e-9 and s.count == 2
+    s.push(1000.0)  # an outlier: median of (2, 8, 1000) = 8
+    assert abs(s.value - 8.0) < 1e-9
+    s.push(8.0)  # window 3: (8, 1000, 8) -> 8
+    assert abs(s.value - 8.0) < 1e-9

@@ -30,7 +30,8 @@ def synthetic_frames():
 def test_vo_on_the_synthetic_world_meets_the_targets(synthetic_frames, flow):
     r = run_vo(synthetic_frames, VoConfig(flow=flow, scale="gt"))
     assert r.num_frames == 12 and r.T_rel.shape == (11, 4, 4)
-    assert r.status_counts() == {"ok": 11, "pnp_fallback": 0, "constant_velocity": 0, "first": 1}
+    assert r.status_counts() == {"ok": 11, "pnp_fallback": 0, "constant_velocity": 0, "first": 1,
+                                   "low_parallax": 0, "posenet": 0}
     rot, tdir = trajectory_relative_errors(r.T_world_cam, r.gt_T_world_cam)
     assert np.median(rot) < 0.05 and np.nanmedian(tdir) < 0.5
     if flow == "gt":  # exact flow (with moving cars in it): far inside the targets
