@@ -33,6 +33,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from depth_pose_ros.data.frame import Frame
 from depth_pose_ros.data.source import FrameSelection, FrameSource, as_K, read_depth_png, read_image
+from depth_pose_ros.geometry.distortion import Distortion
 
 TUM_DEPTH_SCALE = 5000.0
 TUM_FPS = 30.0
@@ -134,13 +135,28 @@ def interpolate_poses(gt_stamps: np.ndarray, gt_poses: np.ndarray, query: np.nda
     return out
 
 
+#: plumb_bob distortion of the Freiburg cameras (TUM RGB-D's published calibration; fr3 images are
+#: already undistorted). The TUM images are stored as recorded, so the pipeline must undistort them.
+TUM_DISTORTION = {
+    "freiburg1": (0.2624, -0.9531, -0.0054, 0.0026, 1.1633),
+    "freiburg2": (0.2312, -0.7849, -0.0033, -0.0001, 0.9172),
+    "freiburg3": (0.0, 0.0, 0.0, 0.0, 0.0),
+}
+
+
+def _freiburg_camera(path: Path) -> str:
+    match = re.search(r"(freiburg[123]|fr[123])", str(path.resolve()).lower())
+    return "freiburg" + match.group(1)[-1] if match else "freiburg1"
+
+
+def default_tum_distortion(path: Path) -> Optional[Distortion]:
+    """Lens distortion of the Freiburg camera named in the path (freiburg1 when none is named)."""
+    return Distortion.create("plumb_bob", TUM_DISTORTION[_freiburg_camera(path)])
+
+
 def default_tum_K(path: Path) -> np.ndarray:
     """Intrinsics of the Freiburg camera named in the path (freiburg1 when none is named)."""
-    match = re.search(r"(freiburg[123]|fr[123])", str(path.resolve()).lower())
-    key = "freiburg1"
-    if match:
-        key = "freiburg" + match.group(1)[-1]
-    fx, fy, cx, cy = TUM_INTRINSICS[key]
+    fx, fy, cx, cy = TUM_INTRINSICS[_freiburg_camera(path)]
     return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float64)
 
 
@@ -163,6 +179,7 @@ class TumRgbd(FrameSource):
             raise FileNotFoundError(f"TUM RGB-D directory not found: {root}")
         self.root = root
         self.K = as_K(K) if K is not None else default_tum_K(root)
+        self.distortion = None if K is not None else default_tum_distortion(root)
         self.fps = TUM_FPS
         self.name = f"tum:{root.name}"
         self.image_paths: list[Path] = []
@@ -231,7 +248,8 @@ class TumRgbd(FrameSource):
 
     def _read(self, raw_index: int) -> Frame:
         frame = Frame(image=read_image(self.image_paths[raw_index]), K=self.K.copy(),
-                      stamp=float(self._stamps[raw_index]), index=raw_index, source=self.name)
+                      stamp=float(self._stamps[raw_index]), index=raw_index, source=self.name,
+                      distortion=self.distortion)
         dep = self.depth_paths[raw_index]
         if dep is not None:
             frame.depth = read_depth_png(dep, scale=TUM_DEPTH_SCALE)
