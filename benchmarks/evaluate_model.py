@@ -9,7 +9,7 @@ project's own commands:
    rotation error of the two-view pose on the model's own flow against the identity rotation
    (``benchmarks/eval_heldout.py``);
 2. ``depth-pose demo`` (the streaming Estimator on synthetic seed 1000): its metrics and ms per frame;
-3. KITTI odometry 06 frames 0-50: ``depth-pose vo --flow model`` (the network's flow, resized to the
+3. KITTI odometry 06 frames 0-50: ``depth-pose vo --flow network`` (the network's flow, resized to the
    1226x370 images, GT step lengths) next to ``depth-pose vo --flow dis`` (the classical baseline), and
    ``depth-pose run`` (the streaming Estimator with the model folder's settings, scale from its depth),
    and ``depth-pose eval depth --stereo`` (the Estimator's depth on frames 0, 5, ..., 50 against an SGBM
@@ -70,7 +70,7 @@ def evaluate(model: Path, dis_baseline: bool = True) -> dict[str, Any]:
         kitti = data_root() / "kitti_odometry"
         if (kitti / "sequences" / "06").is_dir():
             vo = ["vo", str(kitti), "--sequence", "06", "--frames", "0:51", "--threads", "1"]
-            res["kitti06_vo_model"] = _cli(vo + ["--flow", "model", "--checkpoint", str(model),
+            res["kitti06_vo_model"] = _cli(vo + ["--flow", "network", "--checkpoint", str(model),
                                                  "--out", str(tmp / "m.txt"), "--json", str(tmp / "m.json")],
                                            tmp / "m.json")
             res["kitti06_run"] = _cli(["run", str(kitti / "sequences" / "06"), "--frames", "0:51", "--checkpoint",

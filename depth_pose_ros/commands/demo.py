@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from depth_pose_ros.commands.run import write_run_outputs
-    from depth_pose_ros.data.source import open_source
+    from depth_pose_ros.data.source import open_source, skipped_records, skipped_summary
     from depth_pose_ros.pipeline.factory import build_estimator
     from depth_pose_ros.pipeline.runner import run_sequence, summarize
 
@@ -43,16 +43,25 @@ def run(args: argparse.Namespace) -> int:
     metrics["source"] = source_spec
     metrics["model"] = weights
     metrics["wall_s"] = time.perf_counter() - t0
+    metrics["skipped_frames"] = skipped_records(source.skipped)
     write_run_outputs(result, out, metrics, trajectory_formats=("tum", "kitti"))
     _print_table(metrics)
     print(f"  wrote {out}/summary.png, metrics.json, scene.ply, trajectory_tum.txt "
           f"({metrics['wall_s']:.1f} s)")
+    if source.skipped:
+        print(f"  {skipped_summary(source.skipped)}")
     return 0 if np.isfinite(metrics.get("ms_per_frame", 0.0)) else 1
 
 
+DEMO_CAMERA_WIDTH = 640  # a camera-like width: the network input is resized, the geometry is not tied to it
+
+
 def _default_source(estimator) -> str:
+    """The held-out sequence rendered like a camera would deliver it: the network's aspect ratio at
+    least ``DEMO_CAMERA_WIDTH`` pixels wide (the Estimator resizes it for the network)."""
     h, w = estimator.network_size
-    return f"{DEFAULT_SOURCE},height={h},width={w}"
+    width = max(w, DEMO_CAMERA_WIDTH)
+    return f"{DEFAULT_SOURCE},height={int(round(h * width / w))},width={width}"
 
 
 def _print_table(metrics: dict) -> None:
@@ -83,7 +92,7 @@ def _print_table(metrics: dict) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="run the shipped model on a synthetic (or given) sequence",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--source", default=None, help=f"frame source (default: {DEFAULT_SOURCE} at the model's size)")
+    p.add_argument("--source", default=None, help=f"frame source (default: {DEFAULT_SOURCE} rendered at a camera size (the network's aspect, 640 px wide))")
     p.add_argument("--frames", default=None, help="frame selection START:STOP[:STEP]")
     p.add_argument("--checkpoint", default=None, help="model file or folder (default: models/default)")
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")

@@ -51,12 +51,15 @@ def run(args: argparse.Namespace) -> int:
                        seed=args.seed)
     flow_fn = None
     if args.flow == "model":
+        print("depth-pose vo: --flow model is deprecated, use --flow network", file=sys.stderr)
+        args.flow = "network"
+    if args.flow == "network":
         from depth_pose_ros.pipeline.factory import build_estimator
 
         estimator, _ = build_estimator(args.checkpoint or None, allow_untrained=False)
         flow_fn = learned_flow(estimator)
     elif args.checkpoint:
-        raise ValueError("--checkpoint is only used with --flow model")
+        raise ValueError("--checkpoint is only used with --flow network")
     cfg = VoConfig(flow=args.flow, dis_preset=args.dis_preset, backward_flow=not args.no_backward,
                    scale=args.scale, two_view=tv, flow_fn=flow_fn)
 
@@ -72,12 +75,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         write_kitti_poses(out, result.T_world_cam)
     metrics = result.metrics()
+    from depth_pose_ros.data.source import skipped_records, skipped_summary
+
     print(f"vo: {source.name} ({result.num_frames} frames, flow {args.flow}, scale {result.scale_mode}) -> {out}")
     for key in REPORT_KEYS:
         if key in metrics:
             v = metrics[key]
             print(f"  {key:24s} {v:.4f}" if isinstance(v, float) else f"  {key:24s} {v}")
     print(f"  {'status_counts':24s} {metrics['status_counts']}")
+    metrics["skipped_frames"] = skipped_records(source.skipped)
+    if source.skipped:
+        print(f"  {skipped_summary(source.skipped)}")
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,17 +106,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="traj.txt", help="trajectory file to write (default traj.txt)")
     parser.add_argument("--format", choices=("kitti", "tum"), default="kitti", help="trajectory format")
     parser.add_argument("--json", help="write metrics (and timing) to this JSON file")
-    parser.add_argument("--flow", choices=("dis", "gt", "model"), default="dis",
+    parser.add_argument("--flow", choices=("dis", "gt", "network", "model"), default="dis",
                         help="dis: OpenCV DIS flow; gt: the source's ground-truth flow (synthetic world); "
-                             "model: a trained network's flow (--checkpoint), resized to the image")
+                             "network: a trained network's flow (--checkpoint), resized to the image "
+                             "('model' is its deprecated name)")
     parser.add_argument("--checkpoint", default="",
-                        help="with --flow model: model file or folder (default: models/default)")
+                        help="with --flow network: model file or folder (default: models/default)")
     parser.add_argument("--dis-preset", choices=("ultrafast", "fast", "medium"), default="medium")
     parser.add_argument("--no-backward", action="store_true",
                         help="skip the backward flow (faster; no forward-backward scoring)")
-    parser.add_argument("--scale", choices=("auto", "gt", "depth", "unit"), default="auto",
-                        help="step length: gt (GT step length; default when GT poses exist), depth "
-                             "(align the frame depth to triangulation), unit")
+    parser.add_argument("--scale", choices=("auto", "gt", "geometry", "depth", "unit"), default="auto",
+                        help="step length: gt (GT step length; default when GT poses exist), geometry (no GT: "
+                             "carried from pair to pair by the shared triangulated points, as the Estimator "
+                             "does), depth (align the frame depth to triangulation), unit")
     parser.add_argument("--ransac", choices=RANSAC_CHOICES, default="usac_magsac",
                         help="robust estimator of the essential matrix")
     parser.add_argument("--top-ratio", type=float, default=0.2, help="fraction of best-scored pixels kept")

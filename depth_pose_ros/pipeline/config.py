@@ -47,12 +47,14 @@ class PoseConfig:
 
     The geometry runs on its own image size, independent of the network's: the flow (DIS, or the
     network's flow upsampled with its values scaled) is computed at ``scale`` x the camera image,
-    capped to ``max_width`` pixels wide, with K scaled to match. A 64x192 network therefore no longer
+    kept between ``min_width`` (never above the camera's width) and ``max_width`` pixels wide, with K
+    scaled to match. A 64x192 network therefore no longer
     limits the pose accuracy (measured curve in ``docs/benchmarks.md``).
     """
 
     scale: float = 0.5  # geometry image size as a fraction of the input image
     max_width: int = 640  # ... but at most this wide (cost bound for large cameras)
+    min_width: int = 320  # ... and at least this wide, or the camera's own width if smaller (small cameras)
     # Translation length of each step: ``geometry`` carries the scale of the previous pair forward
     # through the points both pairs triangulate in their shared frame (classical monocular VO), falling
     # back to the network depth, then to constant velocity; ``depth`` aligns the network depth every step.
@@ -132,7 +134,8 @@ class EstimatorConfig:
             raise ValueError(f"network input size must be positive multiples of 32, got {self.height}x{self.width}")
         if not 0.0 < self.pose.scale <= 1.0:
             raise ValueError(f"pose.scale must be in (0, 1], got {self.pose.scale}")
-        if self.pose.max_width < 32:
-            raise ValueError(f"pose.max_width must be >= 32, got {self.pose.max_width}")
+        if not 32 <= self.pose.min_width <= self.pose.max_width:
+            raise ValueError(f"pose.min_width / max_width must satisfy 32 <= min <= max, got "
+                             f"{self.pose.min_width} / {self.pose.max_width}")
         if self.max_gap_s <= 0 or self.max_depth_m <= 0:
             raise ValueError("max_gap_s and max_depth_m must be > 0")

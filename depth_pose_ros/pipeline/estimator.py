@@ -41,11 +41,9 @@ from depth_pose_ros.geometry.camera import scale_intrinsics, validate_intrinsics
 from depth_pose_ros.geometry.dis_flow import dis_flow
 from depth_pose_ros.geometry.distortion import Distortion, Undistorter
 from depth_pose_ros.geometry.masks import fb_consistency_np
-from depth_pose_ros.geometry.scale_align import align_scale
 from depth_pose_ros.geometry.se3_np import invert_np, make_pose_np
 from depth_pose_ros.geometry.two_view import (
     TwoViewConfig,
-    TwoViewResult,
     TwoViewStatus,
     estimate_two_view,
     rotation_only_fit,
@@ -55,6 +53,7 @@ from depth_pose_ros.nets.model import DepthFlowNet
 from depth_pose_ros.pipeline.config import EstimatorConfig
 from depth_pose_ros.pipeline.refinement import refine_estimator
 from depth_pose_ros.pipeline.result import Result
+from depth_pose_ros.pipeline.scale_chain import ScaleChain
 from depth_pose_ros.pipeline.scale_sources import (
     RobustFactor,
     ground_points,
@@ -110,15 +109,6 @@ class _Prepared:
 
 
 @dataclass
-class _Structure:
-    """Points triangulated by the last pair, seen from its second frame: pixels (geometry size) and
-    depths in the odometry's units -- what the next pair's scale is measured against."""
-
-    pixels: np.ndarray  # Nx2
-    depth: np.ndarray  # N
-
-
-@dataclass
 class _Previous:
     """What the next step needs of the previous frame."""
 
@@ -129,7 +119,6 @@ class _Previous:
     pose_image: np.ndarray
     depth_pose: np.ndarray  # network depth (network units) resized to the geometry size
     T_world_cam: np.ndarray  # in the odometry's own units
-    structure: Optional[_Structure] = None
 
 
 @dataclass
@@ -180,6 +169,7 @@ class Estimator:
         self._prev: Optional[_Previous] = None
         self._velocity: Optional[_Motion] = None
         self._two_view_cache: Optional[tuple[float, TwoViewConfig]] = None
+        self.chain = ScaleChain(cfg.pose.min_shared_points, cfg.pose.max_scale_jump)
 
     # ----------------------------------------------------------------------------------- public
     @classmethod
@@ -202,6 +192,7 @@ class Estimator:
         self._state = None
         self._prev = None
         self._velocity = None
+        self.chain.reset()
         if self.refiner is not None:
             self.refiner.reset()
         if not keep_pose:
@@ -216,7 +207,9 @@ class Estimator:
     def pose_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
         """(height, width) of the geometry image for a camera image of ``image_size``."""
         h, w = image_size
-        s = min(self.config.pose.scale, self.config.pose.max_width / w)
+        p = self.config.pose
+        width = float(np.clip(p.scale * w, min(p.min_width, w), p.max_width))
+        s = width / w
         return max(int(round(h * s)), 16), max(int(round(w * s)), 16)
 
     def step(self, image: np.ndarray, K: np.ndarray, stamp: float, stereo_image: Optional[np.ndarray] = None,
@@ -250,7 +243,6 @@ class Estimator:
         depth_pose = cv2.resize(depth, frame.pose_image.shape[::-1], interpolation=cv2.INTER_LINEAR)
         result = Result(stamp=stamp, index=self._index, image=frame.net_image, K=frame.K_net, depth=depth,
                         T_world_cam=self._origin.copy(), K_pose=frame.K_pose, reset_reason=reset_reason)
-        structure = None
         T_world_cam = self._origin.copy()
         if self._prev is None:
             result.status = TwoViewStatus.FIRST.value
@@ -259,7 +251,7 @@ class Estimator:
             flow_fw, flow_bw = self._flow(frame, net_fw, net_bw)
             timings["flow"] = _ms(t2)
             t3 = time.perf_counter()
-            motion, structure = self._pose(result, frame, flow_fw, flow_bw, posenet_T)
+            motion = self._pose(result, frame, flow_fw, flow_bw, posenet_T)
             timings["geometry"] = _ms(t3)
             t4 = time.perf_counter()
             self._metric_scale(result, frame, motion, flow_fw, depth_pose, stereo_image, stereo_baseline)
@@ -280,7 +272,7 @@ class Estimator:
         result.depth = np.minimum(depth * (f * m), self.config.max_depth_m).astype(np.float32)
         result.T_world_cam = _scaled(T_world_cam, m)
         self._prev = _Previous(stamp, feats, frame.tensor, frame.net_image, frame.pose_image, depth_pose,
-                               T_world_cam, structure)
+                               T_world_cam)
         self._index += 1
         timings["total"] = _ms(t0)
         result.timings_ms = timings
@@ -363,36 +355,37 @@ class Estimator:
         fw = resize_flow(net_fw, size)
         return fw, None if net_bw is None else resize_flow(net_bw, size)
 
-    def _pose(self, result: Result, frame: _Prepared, flow_fw, flow_bw,
-              posenet_T) -> tuple[_Motion, Optional[_Structure]]:
-        """The step's motion (odometry units) and the structure the next step measures its scale against."""
+    def _pose(self, result: Result, frame: _Prepared, flow_fw, flow_bw, posenet_T) -> _Motion:
+        """The step's motion (odometry units); keeps the scale chain for the next step."""
         prev, pcfg = self._prev, self.config.pose
         f = self._depth_units.value or 1.0
         if posenet_T is not None:  # methods without flow: the PoseNet, translation in network units
             length = float(np.linalg.norm(posenet_T[:3, 3]))
             t = posenet_T[:3, 3] / length if length > 1e-12 else np.zeros(3)
             result.status, result.scale_source, result.confidence = TwoViewStatus.POSENET.value, "posenet", 1.0
-            return self._remember(_Motion(posenet_T[:3, :3], t, length * f)), None
+            return self._remember(_Motion(posenet_T[:3, :3], t, length * f))
         parallax_R = self._low_parallax(flow_fw, flow_bw, frame.K_pose)
         if parallax_R is not None:
             result.status, result.scale_source = TwoViewStatus.LOW_PARALLAX.value, "none"
-            return self._remember(_Motion(parallax_R, np.zeros(3), 0.0)), None
+            self.chain.reset()
+            return self._remember(_Motion(parallax_R, np.zeros(3), 0.0))
         tv = estimate_two_view(flow_fw, frame.K_pose, flow_bw=flow_bw, depth1=prev.depth_pose,
                                config=self._two_view_at(frame.pose_scale))
         result.rigid_mask = tv.rigid_mask
         result.status = tv.status.value
         result.confidence, result.num_inliers = float(tv.confidence), int(tv.num_inliers)
         result.inlier_ratio = float(tv.inliers.mean()) if tv.inliers.size else 0.0
-        if tv.status == TwoViewStatus.PNP_FALLBACK:  # translation measured in network units directly
-            result.scale_source = "pnp"
-            return self._remember(_Motion(tv.R, tv.t, float(tv.scale) * f)), None
         if tv.status != TwoViewStatus.OK:
+            self.chain.reset()
+            if tv.status == TwoViewStatus.PNP_FALLBACK:  # translation measured in network units directly
+                result.scale_source = "pnp"
+                return self._remember(_Motion(tv.R, tv.t, float(tv.scale) * f))
             result.scale_source = "constant_velocity"
             v = self._velocity
-            return (v if v is not None else _Motion(np.eye(3), np.zeros(3), 0.0)), None
+            return v if v is not None else _Motion(np.eye(3), np.zeros(3), 0.0)
         length, source = None, ""
-        if pcfg.scale_propagation == "geometry" and prev.structure is not None:
-            length = self._propagated_length(prev.structure, tv)
+        if pcfg.scale_propagation == "geometry":
+            length = self.chain.propagate(tv, self._velocity.length if self._velocity is not None else None)
             source = "geometry" if length is not None else ""
         if length is None and tv.scale is not None and np.isfinite(tv.scale) and tv.scale > 0:
             length, source = float(tv.scale) * f, "depth"
@@ -404,8 +397,8 @@ class Estimator:
             self._depth_units.push(length / float(tv.scale))  # keep the depth in the odometry's units
         elif self._depth_units.value is None and source == "depth":
             self._depth_units.push(1.0)  # the first pair defines the units: those of the network depth
-        motion = self._remember(_Motion(tv.R, tv.t, length))
-        return motion, _structure_in_second_frame(tv, frame.K_pose, length)
+        self.chain.advance(tv, frame.K_pose, length)
+        return self._remember(_Motion(tv.R, tv.t, length))
 
     def _metric_scale(self, result: Result, frame: _Prepared, motion: _Motion, flow_fw, depth_pose: np.ndarray,
                       stereo_image, stereo_baseline) -> None:
@@ -444,34 +437,6 @@ class Estimator:
         R, parallax = rotation_only_fit(p1, p1 + fw[ok], K)
         return R if parallax < self.config.pose.min_parallax_px else None
 
-    def _propagated_length(self, structure: _Structure, tv: TwoViewResult) -> Optional[float]:
-        """Length of this pair's translation in the odometry's units: the robust ratio of the previous
-        pair's depths (frame k, scaled) to this pair's unit-baseline depths at the same pixels."""
-        pcfg = self.config.pose
-        cell = 4.0
-        keys_prev = _cell_keys(structure.pixels, cell)
-        order = np.argsort(keys_prev)
-        keys_sorted = keys_prev[order]
-        keys_new = _cell_keys(tv.points_pixels, cell)
-        pos = np.searchsorted(keys_sorted, keys_new)
-        pos = np.clip(pos, 0, max(len(keys_sorted) - 1, 0))
-        if not len(keys_sorted):
-            return None
-        hit = keys_sorted[pos] == keys_new
-        if int(hit.sum()) < pcfg.min_shared_points:
-            return None
-        prev_depth = structure.depth[order[pos[hit]]]
-        new_depth = tv.points[hit, 2]
-        # Inverse-variance weights in the log domain: a triangulated depth's relative error grows with its
-        # (unit-baseline) depth, so far points, which also carry the triangulation bias, count less.
-        fit = align_scale(new_depth, prev_depth, weights=1.0 / np.maximum(new_depth, 1e-9) ** 2, inlier_rel=0.1)
-        if fit is None or fit.inlier_ratio < 0.3:
-            return None
-        last = self._velocity.length if self._velocity is not None else None
-        if last is not None and last > 0 and not (1.0 / pcfg.max_scale_jump < fit.scale / last < pcfg.max_scale_jump):
-            return None
-        return float(fit.scale)
-
     def _two_view_at(self, scale: float) -> TwoViewConfig:
         """The two-view settings with their pixel thresholds, given for the camera image, scaled to the
         geometry image (a 1 px epipolar tolerance of the camera is 0.5 px at half size)."""
@@ -502,22 +467,6 @@ class Estimator:
         if self._autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self._autocast_dtype)
-
-
-def _structure_in_second_frame(tv: TwoViewResult, K: np.ndarray, length: float) -> Optional[_Structure]:
-    """The pair's triangulated points moved into its second camera, scaled to the odometry's units."""
-    if not len(tv.points) or length <= 0:
-        return None
-    X2 = tv.points @ np.asarray(tv.R).T + np.asarray(tv.t)
-    z = X2[:, 2]
-    ok = z > 1e-9
-    uv = (X2[ok] @ np.asarray(K).T)
-    return _Structure(uv[:, :2] / uv[:, 2:3], z[ok] * length)
-
-
-def _cell_keys(pixels: np.ndarray, cell: float) -> np.ndarray:
-    q = np.floor(np.asarray(pixels, dtype=np.float64) / cell).astype(np.int64)
-    return q[:, 1] * 1_000_003 + q[:, 0]
 
 
 def _scaled(T: np.ndarray, s: float) -> np.ndarray:

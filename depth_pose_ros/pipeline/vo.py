@@ -8,12 +8,16 @@ recovers ``T_{i+1}_i`` with :class:`TwoViewEstimator` and chains the camera-to-w
 
 Monocular two-view translation has no scale; each step gets its length from ``scale``:
 ``"gt"`` (length of the ground-truth step: isolates rotation / direction accuracy, the usual
-"GT scale" protocol), ``"depth"`` (two-view scale alignment against the frame's depth map, e.g. the
-synthetic world's depth), ``"unit"`` (1 per step), or ``"auto"`` (gt when GT poses exist, else unit).
+"GT scale" protocol), ``"geometry"`` (no ground truth: the first step has length 1 and every later step
+gets its length through the points consecutive pairs triangulate in their shared frame, the
+Estimator's :class:`~depth_pose_ros.pipeline.scale_chain.ScaleChain`), ``"depth"`` (two-view scale
+alignment against the frame's depth map, e.g. the synthetic world's depth), ``"unit"`` (1 per step), or
+``"auto"`` (gt when GT poses exist, else unit).
 """
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -25,30 +29,34 @@ from depth_pose_ros.geometry.dis_flow import dis_flow, to_gray_u8
 from depth_pose_ros.geometry.pose_error import relative_pose
 from depth_pose_ros.geometry.se3_np import invert_np, make_pose_np
 from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewEstimator, TwoViewResult, TwoViewStatus
+from depth_pose_ros.pipeline.scale_chain import ScaleChain
 
-FLOW_METHODS = ("dis", "gt", "model")
+FLOW_METHODS = ("dis", "gt", "network")  # the FLOW_SOURCES of pipeline.config, plus the synthetic GT
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (image1, image2) -> HxWx2 flow at the image size
-SCALE_MODES = ("auto", "gt", "depth", "unit")
+SCALE_MODES = ("auto", "gt", "geometry", "depth", "unit")
 
 
 @dataclass
 class VoConfig:
     """What the VO runner computes flow with and how it scales translation."""
 
-    flow: str = "dis"  # "dis" (OpenCV DIS), "gt" (Frame.flow_next / flow_prev, synthetic world), "model"
-    flow_fn: Optional[FlowFn] = None  # flow="model": e.g. learned_flow(estimator)
+    flow: str = "dis"  # "dis" (OpenCV DIS), "gt" (Frame.flow_next / flow_prev, synthetic world), "network"
+    flow_fn: Optional[FlowFn] = None  # flow="network": e.g. learned_flow(estimator)
     dis_preset: str = "medium"
     backward_flow: bool = True  # also compute 2 -> 1 flow for fb scoring (better, ~2x flow time)
     scale: str = "auto"  # auto | gt | depth | unit
     two_view: TwoViewConfig = field(default_factory=TwoViewConfig)
 
     def __post_init__(self) -> None:
-        if self.flow not in FLOW_METHODS:
-            raise ValueError(f"VoConfig.flow={self.flow!r}; choose one of {FLOW_METHODS}")
         if self.scale not in SCALE_MODES:
             raise ValueError(f"VoConfig.scale={self.scale!r}; choose one of {SCALE_MODES}")
-        if self.flow == "model" and self.flow_fn is None:
-            raise ValueError("VoConfig.flow='model' needs flow_fn (e.g. vo.learned_flow(estimator))")
+        if self.flow == "model":  # the vocabulary before FLOW_SOURCES
+            warnings.warn("VoConfig.flow='model' is deprecated: use 'network'", DeprecationWarning, stacklevel=3)
+            self.flow = "network"
+        if self.flow not in FLOW_METHODS:
+            raise ValueError(f"VoConfig.flow={self.flow!r}; choose one of {FLOW_METHODS}")
+        if self.flow == "network" and self.flow_fn is None:
+            raise ValueError("VoConfig.flow='network' needs flow_fn (e.g. vo.learned_flow(estimator))")
 
 
 def learned_flow(estimator: Any) -> FlowFn:
@@ -144,6 +152,7 @@ def run_vo(frames: Iterable[Frame], config: Optional[VoConfig] = None,
     geom_ms: list[float] = []
     scale_mode = cfg.scale
     last_length = 1.0
+    chain = ScaleChain()
 
     prev: Optional[Frame] = None
     prev_gray: Optional[np.ndarray] = None
@@ -168,7 +177,10 @@ def run_vo(frames: Iterable[Frame], config: Optional[VoConfig] = None,
                 depth1 = prev.depth
             result = estimator.estimate(flow_fw, prev.K, flow_bw=flow_bw, depth1=depth1)
             t2 = time.perf_counter()
-            length = _step_length(scale_mode, prev, frame, result, last_length)
+            if scale_mode == "geometry":
+                length = _chained_length(chain, result, prev.K, last_length, first=i == 1)
+            else:
+                length = _step_length(scale_mode, prev, frame, result, last_length)
             last_length = length
             T_step = make_pose_np(result.R, result.t * length)  # T_{i}_{i-1}
             poses.append(poses[-1] @ invert_np(T_step))
@@ -201,13 +213,25 @@ def _flows(prev: Frame, cur: Frame, prev_gray: np.ndarray, gray: np.ndarray,
         fw = dis_flow(prev_gray, gray, cfg.dis_preset)
         bw = dis_flow(gray, prev_gray, cfg.dis_preset) if cfg.backward_flow else None
         return fw, bw
-    if cfg.flow == "model":
+    if cfg.flow == "network":
         fw = cfg.flow_fn(prev.image, cur.image)
         return fw, cfg.flow_fn(cur.image, prev.image) if cfg.backward_flow else None
     if prev.flow_next is None:
         raise ValueError(f"--flow gt: frame {prev.index} has no ground-truth flow_next")
     bw = cur.flow_prev if cfg.backward_flow else None
     return np.asarray(prev.flow_next, dtype=np.float32), None if bw is None else np.asarray(bw, np.float32)
+
+
+def _chained_length(chain: ScaleChain, result: TwoViewResult, K: np.ndarray, last: float, first: bool) -> float:
+    """``--scale geometry``: 1 for the first pair, then carried by the triangulated points (last length
+    when the chain breaks: a fallback pose has no triangulation)."""
+    if result.status != TwoViewStatus.OK:
+        chain.reset()
+        return last
+    length = 1.0 if first else chain.propagate(result, last)
+    length = last if length is None else length
+    chain.advance(result, K, length)
+    return length
 
 
 def _step_length(mode: str, prev: Frame, cur: Frame, result: TwoViewResult, last: float) -> float:

@@ -133,7 +133,7 @@ def test_cli_vo_kitti_short_run(kitti_odometry_dir, tmp_path):
 
 
 def test_vo_with_a_flow_function_matches_the_built_in_flow(synthetic_frames):
-    """flow='model' runs any flow function (a trained network's in practice); fed DIS it must equal 'dis'."""
+    """flow="network" runs any flow function (a trained network's in practice); fed DIS it must equal 'dis'."""
     from depth_pose_ros.geometry.dis_flow import dis_flow, to_gray_u8
 
     frames = synthetic_frames[:4]
@@ -144,15 +144,15 @@ def test_vo_with_a_flow_function_matches_the_built_in_flow(synthetic_frames):
         return dis_flow(to_gray_u8(a), to_gray_u8(b), "medium")
 
     ref = run_vo(frames, VoConfig(flow="dis", scale="gt"))
-    got = run_vo(frames, VoConfig(flow="model", flow_fn=fn, scale="gt"))
+    got = run_vo(frames, VoConfig(flow="network", flow_fn=fn, scale="gt"))
     assert len(calls) == 6  # forward + backward for 3 pairs
     np.testing.assert_allclose(got.T_world_cam, ref.T_world_cam, atol=1e-9)
     with pytest.raises(ValueError, match="flow_fn"):
-        VoConfig(flow="model")
+        VoConfig(flow="network")
 
 
 def test_cli_vo_with_a_trained_model_file_runs_at_its_training_size(tmp_path):
-    """`vo --flow model --checkpoint runs/x/model.safetensors`: the input size comes from the file."""
+    """`vo --flow network --checkpoint runs/x/model.safetensors`: the input size comes from the file."""
     import torch
 
     from depth_pose_ros.nets.checkpoint import save_model
@@ -167,9 +167,23 @@ def test_cli_vo_with_a_trained_model_file_runs_at_its_training_size(tmp_path):
     est, _ = build_estimator(str(path), allow_untrained=False)
     assert (est.config.height, est.config.width) == (64, 192)
     js = tmp_path / "m.json"
-    rc = cli_main(["vo", "synthetic:seed=1,length=4,height=96,width=320", "--flow", "model", "--checkpoint",
+    rc = cli_main(["vo", "synthetic:seed=1,length=4,height=96,width=320", "--flow", "network", "--checkpoint",
                    str(path), "--out", str(tmp_path / "t.txt"), "--json", str(js)])
     assert rc == 0
     m = json.loads(js.read_text())
-    assert m["flow"] == "model" and m["checkpoint"] == str(path) and m["num_frames"] == 4
-    assert cli_main(["vo", "synthetic:seed=1,length=3", "--checkpoint", str(path)]) != 0  # only with --flow model
+    assert m["flow"] == "network" and m["checkpoint"] == str(path) and m["num_frames"] == 4
+    assert cli_main(["vo", "synthetic:seed=1,length=3", "--checkpoint", str(path)]) != 0  # only with --flow network
+
+
+def test_vo_scale_geometry_keeps_one_scale_without_ground_truth(synthetic_frames):
+    """`vo --scale geometry`: no GT anywhere, yet the trajectory is the true one up to a single factor."""
+    from depth_pose_ros.eval.pose_metrics import pose_summary
+
+    r = run_vo(synthetic_frames, VoConfig(flow="gt", scale="geometry"))
+    assert r.scale_mode == "geometry" and r.step_lengths[0] == 1.0
+    m = pose_summary(r.T_world_cam, r.gt_T_world_cam)
+    assert m["ate_sim3_m"] < 0.02 * m["path_length_m"]
+    # the lengths follow the true step lengths up to one factor
+    gt_steps = np.linalg.norm(np.diff(r.gt_T_world_cam[:, :3, 3], axis=0), axis=1)
+    ratio = r.step_lengths / gt_steps
+    assert np.std(np.log(ratio)) < 0.02
