@@ -92,7 +92,9 @@ def _print_table(metrics: dict) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="run the shipped model on a synthetic (or given) sequence",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--source", default=None, help=f"frame source (default: {DEFAULT_SOURCE} rendered at a camera size (the network's aspect, 640 px wide))")
+    p.add_argument("--source", default=None,
+                   help=f"frame source (default: {DEFAULT_SOURCE} rendered at a camera size: the network's "
+                        "aspect, 640 px wide)")
     p.add_argument("--frames", default=None, help="frame selection START:STOP[:STEP]")
     p.add_argument("--checkpoint", default=None, help="model file or folder (default: models/default)")
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")

@@ -64,7 +64,8 @@ def test_card_kitti_vo_with_the_learned_flow_reproduces(card_metrics, kitti_odom
 
     js = tmp_path / "m.json"
     rc = main(["vo", str(kitti_odometry_dir), "--sequence", "06", "--frames", "0:51", "--threads", "1",
-               "--flow", "network", "--checkpoint", str(MODEL_DIR), "--out", str(tmp_path / "t.txt"), "--json", str(js)])
+               "--flow", "network", "--checkpoint", str(MODEL_DIR), "--out", str(tmp_path / "t.txt"),
+               "--json", str(js)])
     assert rc == 0
     got, want = json.loads(js.read_text()), card_metrics["kitti06_vo_model"]
     assert got["rot_err_deg_per_frame"] == pytest.approx(want["rot_err_deg_per_frame"], abs=2e-2)
