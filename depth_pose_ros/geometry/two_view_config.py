@@ -50,6 +50,7 @@ class TwoViewConfig:
     pnp_iterations: int = 200
     scale_inlier_rel: float = 0.15  # relative tolerance for the scale-alignment inlier ratio
     seed: int = 0  # sampling seed (the same inputs always give the same pose)
+    restarts: int = 1  # essential-matrix fits from this many seeds; the lowest Sampson cost wins
 
     def __post_init__(self) -> None:
         if self.ransac_method not in RANSAC_METHOD_NAMES:
@@ -59,6 +60,8 @@ class TwoViewConfig:
             raise ValueError(f"TwoViewConfig.occlusion={self.occlusion!r}; choose one of {OCCLUSION_METHODS}")
         if not 0.0 < self.top_ratio <= 1.0:
             raise ValueError(f"TwoViewConfig.top_ratio must be in (0, 1], got {self.top_ratio}")
+        if self.restarts < 1:
+            raise ValueError(f"TwoViewConfig.restarts must be >= 1, got {self.restarts}")
         if self.num_samples < 8:
             raise ValueError(f"TwoViewConfig.num_samples must be >= 8, got {self.num_samples}")
         for name in ("ransac_threshold_px", "score_eps", "rigid_threshold_px", "pnp_threshold_px",

@@ -100,8 +100,9 @@ def refinement_two_view() -> TwoViewConfig:
 
 def estimator_two_view() -> TwoViewConfig:
     """Two-view settings for streaming: fewer RANSAC samples and refinement points than the offline VO
-    defaults, which cost more and gain nothing measurable at the geometry size (docs/benchmarks.md)."""
-    return TwoViewConfig(num_samples=3000, refine_max_points=3000)
+    defaults, which cost more and gain nothing measurable at the geometry size, and two RANSAC starts
+    (small motions are ambiguous for a single one; docs/benchmarks.md)."""
+    return TwoViewConfig(num_samples=4000, refine_max_points=3000, restarts=2)
 
 
 @dataclass

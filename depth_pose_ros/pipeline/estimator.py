@@ -65,7 +65,7 @@ from depth_pose_ros.utils.image import image_to_tensor, match_channels, to_gray_
 __all__ = ["Estimator", "EstimatorConfig", "FrameError", "MIN_IMAGE_SIDE", "Result", "stamp_policy"]
 
 #: TwoViewConfig fields in pixels: given for the camera image, scaled to the geometry image.
-PIXEL_THRESHOLDS = ("ransac_threshold_px", "refine_loss_scale_px", "rigid_threshold_px", "pnp_threshold_px",
+PIXEL_THRESHOLDS = ("refine_loss_scale_px", "rigid_threshold_px", "pnp_threshold_px",
                     "max_reprojection_px", "min_mean_flow_px")
 
 #: Smallest accepted image side (pixels): the network's coarsest stride; smaller frames carry no depth.

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from depth_pose_ros.data.frame import Frame
-from depth_pose_ros.geometry.camera import invert_intrinsics
+from depth_pose_ros.geometry.camera import backproject_np
 from depth_pose_ros.pipeline.estimator import Estimator
 from depth_pose_ros.pipeline.result import Result
 from depth_pose_ros.utils.viz import colorize_depth, flow_to_color
@@ -45,14 +45,7 @@ class SequenceRun:
 
 def depth_points(result: Result, stride: int = 4, max_depth: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
     """Camera-frame points (Nx3) and colours (Nx3 uint8) of a result's depth, every ``stride`` pixels."""
-    depth = result.depth[::stride, ::stride]
-    h, w = result.depth.shape
-    ys, xs = np.mgrid[0:h:stride, 0:w:stride]
-    ok = np.isfinite(depth) & (depth > 0) & (depth < max_depth)
-    rays = np.stack([xs[ok], ys[ok], np.ones(ok.sum())], axis=1) @ np.asarray(invert_intrinsics(result.K)).T
-    xyz = rays * depth[ok][:, None]
-    img = result.image if result.image.ndim == 3 else np.repeat(result.image[..., None], 3, axis=2)
-    return xyz.astype(np.float32), img[::stride, ::stride][ok]
+    return backproject_np(result.depth, result.K, stride, max_depth=max_depth, image=result.image)
 
 
 def write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:

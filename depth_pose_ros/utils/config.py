@@ -98,8 +98,26 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, path: str = "") -> T:
         raise ConfigError(
             f"unknown config key(s){where}: {', '.join(unknown)} (valid: {', '.join(sorted(names))})"
         )
-    kwargs = {k: _convert(hints[k], v, f"{path}.{k}" if path else k) for k, v in data.items()}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for k, v in data.items():
+        where = f"{path}.{k}" if path else k
+        if isinstance(v, dict) and _is_dataclass_type(_strip_optional(hints[k])):
+            # a partial mapping overrides the field's *own* default (e.g. a default_factory with other
+            # settings than the nested class's defaults), never resets the keys it does not name
+            default = _field_default(fields[k])
+            if default is not None:
+                v = {**to_dict(default), **v}
+        kwargs[k] = _convert(hints[k], v, where)
     return cls(**kwargs)
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return None
 
 
 def to_dict(obj: Any) -> Any:

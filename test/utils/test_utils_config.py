@@ -53,3 +53,16 @@ def test_overrides_and_yaml(tmp_path):
         apply_overrides({}, ["novalue"])
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_config(Outer, tmp_path / "nope.yaml")
+
+
+def test_partial_nested_mapping_keeps_the_field_default_factory():
+    """`--set two_view.seed=3` must keep the Estimator's own two-view defaults (estimator_two_view()),
+    not fall back to TwoViewConfig's class defaults for every key it does not name."""
+    from depth_pose_ros.pipeline.config import EstimatorConfig, estimator_two_view
+
+    cfg = from_dict(EstimatorConfig, {"two_view": {"seed": 3}})
+    assert cfg.two_view.seed == 3
+    assert cfg.two_view.num_samples == estimator_two_view().num_samples != 6000
+    assert cfg.refinement.two_view.ransac_method == "ransac"  # refinement_two_view(), untouched
+    cfg = from_dict(EstimatorConfig, {"refinement": {"two_view": {"seed": 5}, "iterations": 2}})
+    assert cfg.refinement.two_view.ransac_method == "ransac" and cfg.refinement.two_view.seed == 5
