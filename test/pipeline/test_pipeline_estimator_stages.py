@@ -145,3 +145,21 @@ def test_unknown_distortion_model_is_a_clear_error():
         Distortion.create("mystery_lens", [0.1, 0.0, 0.0, 0.0])
     assert Distortion.create("plumb_bob", [0.0] * 5) is None
     assert Distortion.create("rational_polynomial", [0.1] + [0.0] * 7).model == "rational_polynomial"
+
+
+@pytest.mark.data
+def test_tum_fr1_pairs_with_their_lens_distortion(data_dir):
+    """Real distorted frames (TUM fr1 keeps its lens distortion): the Estimator's relative rotation is a
+    small fraction of the true one on both pairs, with and without the distortion model."""
+    from depth_pose_ros.geometry.pose_error import relative_pose, relative_pose_errors
+    from depth_pose_ros.pipeline.factory import build_estimator
+
+    frames = list(open_source(data_dir / "tum_fr1_xyz_pairs"))
+    assert frames[0].distortion is not None and frames[0].distortion.model == "plumb_bob"
+    est, _ = build_estimator(None, ["flow_source=dis"])
+    results = [est.step(f.image, f.K, f.stamp, distortion=f.distortion) for f in frames]
+    for i in (1, 3):
+        gt = relative_pose(frames[i - 1].T_world_cam, frames[i].T_world_cam)
+        rot, _ = relative_pose_errors(results[i].T_cur_prev, gt)
+        identity, _ = relative_pose_errors(np.eye(4), gt)
+        assert results[i].status == "ok" and float(rot) < 0.25 * float(identity), (i, float(rot), float(identity))
