@@ -65,6 +65,7 @@ setup(
         "console_scripts": [
             "depth-pose = depth_pose_ros.cli:main",
             "depth_pose_node = depth_pose_ros.ros.depth_pose_node:main",
+            "depth_pose_lifecycle_node = depth_pose_ros.ros.depth_pose_lifecycle_node:main",
             "bag_recorder = depth_pose_ros.ros.bag_recorder:main",
             "bag_player = depth_pose_ros.ros.bag_player:main",
         ],

@@ -6,19 +6,26 @@ One run, all on this machine (numbers go to docs/bench_node.md with the command)
 1. the bare :meth:`Estimator.step` time on the same frames, the same parameters files and the same
    weights as the node (in this process, before the node starts, so the two never share the CPU);
 2. ``depth_pose_node`` in a child process (``config/default.yaml`` + a small overrides file: input
-   ``--height`` x ``--width``, a seeded untrained default network unless ``--checkpoint``); this
+   ``--height`` x ``--width``, outputs at ``--output-size`` (camera: depth, colour map and cloud at the
+   1226x370 camera size), a seeded untrained default network unless ``--checkpoint``); this
    process publishes KITTI 06 left gray frames (1226x370 mono8, frames 0-50 played back and forth so
    the motion stays continuous) with camera_info at each ``--rates`` Hz for ``--duration`` s, stamped
    with the wall clock, and receives ``depth``. Latency = depth receive time - image publish time
-   (one monotonic clock); throughput = depth messages per second; node overhead = median latency -
+   (one monotonic clock; every other output is subscribed too, raw, unless ``--outputs depth``: the node
+   builds only subscribed outputs); throughput = depth messages per second; node overhead = median latency -
    median bare step time. The node's own ``/diagnostics`` split its time per frame into waiting for the
    previous frame, decoding + camera_info pairing, ``Estimator.step`` and publishing (odometry, building
    and publishing every output), averaged over the run;
-3. a ``--long`` s run at 30 Hz printed in 10 s windows, to show whether latency grows (it must not:
-   the node works on the newest frame only).
+3. a ``--long`` s run at ``--long-rate`` Hz printed in ``--window`` s windows, with the node's own
+   publish stage per window from its diagnostics, to show whether latency or publishing cost grows with
+   the run length (neither may: the node works on the newest frame only, and the path -- the one output
+   that grows -- is published from a timer, not with every frame).
+
+The bare step runs with the same allocator setting as the node (:func:`reuse_large_allocations`), so the
+difference is the node's work, not how the two processes allocate.
 
 Example (the numbers in docs/bench_node.md):
-    .venv/bin/python benchmarks/bench_node.py --rates 5 10 30 --duration 20 --long 60 --threads 1
+    .venv/bin/python benchmarks/bench_node.py --rates 5 10 30 --duration 20 --long 600 --threads 1
 """
 from __future__ import annotations
 
@@ -76,7 +83,7 @@ def bare_step_ms(settings, frames: list[np.ndarray], K: np.ndarray, count: int) 
 class _Bench:
     """Publisher of frames + camera_info, subscriber of depth and diagnostics, spun in a thread."""
 
-    def __init__(self, context) -> None:
+    def __init__(self, context, all_outputs: bool = True) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
@@ -93,6 +100,14 @@ class _Bench:
         self.diagnostics: list[dict[str, str]] = []
         self.depth_sub = self.node.create_subscription(Image, "/depth", self._on_depth, reliable_qos(50))
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, reliable_qos(50))
+        if all_outputs:  # the node builds only what is subscribed: take every output (raw: no Python decoding)
+            from nav_msgs.msg import Odometry, Path
+            from sensor_msgs.msg import PointCloud2
+            from tf2_msgs.msg import TFMessage
+
+            for kind, topic in ((CameraInfo, "/depth/camera_info"), (Image, "/depth/colored"),
+                                (PointCloud2, "/points"), (Odometry, "/odom"), (Path, "/path"), (TFMessage, "/tf")):
+                self.node.create_subscription(kind, topic, lambda msg: None, reliable_qos(50), raw=True)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self._stop = threading.Event()
@@ -111,14 +126,19 @@ class _Bench:
             self.received[stamp_to_ns(msg.header.stamp)] = now
 
     def _on_diag(self, msg) -> None:
+        now = time.monotonic()
         with self.lock:
-            self.diagnostics.append({kv.key: kv.value for kv in msg.status[0].values})
+            self.diagnostics.append({"received_s": str(now), **{kv.key: kv.value for kv in msg.status[0].values}})
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(2)
         self.executor.shutdown(timeout_sec=0)
         self.node.destroy_node()
+
+    def diagnostics_since(self, start: int) -> list[dict[str, str]]:
+        with self.lock:
+            return list(self.diagnostics[start:])
 
     def run(self, frames: list[np.ndarray], K: np.ndarray, rate: float, duration: float) -> list[tuple[float, float]]:
         """Publish at ``rate`` for ``duration`` s; returns (publish time, latency ms or nan) per frame."""
@@ -153,7 +173,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rates", type=float, nargs="+", default=[5.0, 10.0, 30.0])
     ap.add_argument("--duration", type=float, default=20.0, help="seconds per rate")
-    ap.add_argument("--long", type=float, default=60.0, help="seconds of the 30 Hz growth check (0: skip)")
+    ap.add_argument("--long", type=float, default=60.0, help="seconds of the growth check (0: skip)")
+    ap.add_argument("--long-rate", type=float, default=10.0, help="camera rate of the growth check (Hz)")
+    ap.add_argument("--window", type=float, default=10.0, help="window of the growth check table (s)")
+    ap.add_argument("--output-size", choices=["camera", "network"], default="camera")
+    ap.add_argument("--outputs", choices=["all", "depth"], default="all",
+                    help="subscribe every output (all: the node builds everything) or only depth")
     ap.add_argument("--height", type=int, default=192)
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--checkpoint", type=Path, default=None, help="weights (default: seeded untrained network)")
@@ -167,6 +192,9 @@ def main() -> int:
     from depth_pose_ros.nets.checkpoint import save_model
     from depth_pose_ros.nets.model import build_model
     from depth_pose_ros.ros.node_params import params_from_yaml, settings_from_params_file
+    from depth_pose_ros.ros.node_runner import reuse_large_allocations
+
+    reuse_large_allocations()  # as the node does
 
     frames, K = _kitti(200)
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs); torch {torch.__version__}, "
@@ -181,13 +209,15 @@ def main() -> int:
         overrides = tmp / "bench.yaml"
         overrides.write_text(yaml.safe_dump({"depth_pose_node": {"ros__parameters": {
             "checkpoint": str(checkpoint), "input": {"height": opts.height, "width": opts.width},
-            "num_threads": opts.threads, "diagnostics": {"period_s": 1.0}}}}))
+            "num_threads": opts.threads, "diagnostics": {"period_s": 1.0},
+            "output": {"size": opts.output_size}}}}))
         default_yaml = REPO / "config" / "default.yaml"
         settings = settings_from_params_file(default_yaml, params_from_yaml(overrides))
 
         bare = bare_step_ms(settings, frames, K, opts.bare_frames)
         bare_median = float(np.median(bare))
-        print(f"bare Estimator.step {opts.height}x{opts.width} ({checkpoint.name}, flow "
+        print(f"outputs at the {opts.output_size} size, subscribed: {opts.outputs}; "
+              f"bare Estimator.step {opts.height}x{opts.width} ({checkpoint.name}, flow "
               f"{settings.estimator.flow_source}): median / p95 / max ms = {_stats(bare)} over {len(bare)} frames")
 
         env = isolated_ros_env(tmp / "ros_log")
@@ -197,7 +227,7 @@ def main() -> int:
                             str(default_yaml), "--params-file", str(overrides)], env, tmp / "node.log")
         try:
             with ros_context() as context:
-                bench = _Bench(context)
+                bench = _Bench(context, all_outputs=opts.outputs == "all")
                 try:
                     deadline = time.monotonic() + 120
                     while bench.depth_sub.get_publisher_count() == 0 or bench.image_pub.get_subscription_count() == 0:
@@ -223,15 +253,24 @@ def main() -> int:
                               f"{np.median(lat) - bare_median:+.1f} ms | {' / '.join(stages)} |")
                         time.sleep(1.0)
                     if opts.long > 0:
-                        rows = bench.run(frames, K, 30.0, opts.long)
+                        n_diag = len(bench.diagnostics)
+                        rows = bench.run(frames, K, opts.long_rate, opts.long)
+                        diags = bench.diagnostics_since(n_diag)
                         t0 = rows[0][0]
-                        print(f"\n30 Hz for {opts.long:g} s, latency by 10 s window (by publish time):\n")
-                        print("| window | published | received | latency median / p95 / max ms |")
-                        print("|---|---|---|---|")
-                        for w0 in np.arange(0, opts.long, 10.0):
-                            part = [x for t, x in rows if w0 <= t - t0 < w0 + 10]
+                        print(f"\n{opts.long_rate:g} Hz for {opts.long:g} s, by {opts.window:g} s window (by publish "
+                              "time; node publish stage from its diagnostics, one report per second):\n")
+                        print("| window | published | received | latency median / p95 / max ms | "
+                              "node publish stage, mean ms |")
+                        print("|---|---|---|---|---|")
+                        for w0 in np.arange(0, opts.long, opts.window):
+                            part = [x for t, x in rows if w0 <= t - t0 < w0 + opts.window]
                             got = [x for x in part if np.isfinite(x)]
-                            print(f"| {w0:.0f}-{w0 + 10:.0f} s | {len(part)} | {len(got)} | {_stats(got)} |")
+                            pub = [float(d["publish_ms_mean"]) for d in diags
+                                   if w0 < float(d["received_s"]) - t0 <= w0 + opts.window
+                                   and d.get("publish_ms_mean", "n/a") != "n/a"]
+                            pub_text = f"{np.mean(pub):.1f}" if pub else "n/a"
+                            print(f"| {w0:.0f}-{w0 + opts.window:.0f} s | {len(part)} | {len(got)} | {_stats(got)} | "
+                                  f"{pub_text} |")
                 finally:
                     bench.close()
         finally:

@@ -1,12 +1,15 @@
 """Run ``depth_pose_node`` on a camera, optionally with rviz2.
 
 ``ros2 launch depth_pose_ros depth_pose.launch.py image:=/camera/image_raw camera_info:=/camera/camera_info
-[params_file:=/path/params.yaml] [rviz:=true]``
+[params_file:=/path/params.yaml] [rviz:=true] [lifecycle:=true]``
 
 Thin on purpose: every node setting lives in the params file (default ``config/default.yaml``, the file
 the node tests run with); this file only remaps the camera topics and points rviz2 at
 ``config/depth_pose.rviz``. With ``topics.use_compressed: true`` in the params file the node
-subscribes ``<image>/compressed``, remapped here too. Needs ``launch`` and ``launch_ros`` (a sourced
+subscribes ``<image>/compressed``, remapped here too. ``lifecycle:=true`` starts the managed variant
+(``depth_pose_lifecycle_node``, same name, parameters and outputs), which waits unconfigured for a
+lifecycle manager or ``ros2 lifecycle set /depth_pose_node configure`` / ``activate``. Needs ``launch``
+and ``launch_ros`` (a sourced
 ROS 2 install); without them run ``depth_pose_node --ros-args --params-file config/default.yaml
 -r image:=... -r camera_info:=...``.
 """
@@ -15,7 +18,7 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
+from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -33,16 +36,20 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "default.yaml"),
                               description="depth_pose_node parameters (YAML), e.g. config/kitti.yaml."),
         DeclareLaunchArgument("rviz", default_value="false", description="Start rviz2 with depth_pose.rviz."),
-        Node(
+        DeclareLaunchArgument("lifecycle", default_value="false",
+                              description="Start depth_pose_lifecycle_node (managed, starts unconfigured)."),
+        *[Node(
             package="depth_pose_ros",
-            executable="depth_pose_node",
+            executable=executable,
             name="depth_pose_node",
             parameters=[LaunchConfiguration("params_file")],
             remappings=[("image", image), ("image/compressed", [image, "/compressed"]),
                         ("camera_info", camera_info)],
+            condition=condition(LaunchConfiguration("lifecycle")),
             output="screen",
             emulate_tty=True,
-        ),
+        ) for executable, condition in (("depth_pose_node", UnlessCondition),
+                                        ("depth_pose_lifecycle_node", IfCondition))],
         Node(
             package="rviz2",
             executable="rviz2",

@@ -78,6 +78,7 @@ class TrainSample:
     gt_flow: Optional[torch.Tensor] = None
     gt_poses: Optional[torch.Tensor] = None
     source: str = ""
+    skipped: tuple[tuple[str, int, str], ...] = ()  # (source, recording index, reason): unreadable frames met
 
 
 @dataclass
@@ -93,6 +94,7 @@ class TrainBatch:
     gt_flow: Optional[torch.Tensor] = None
     gt_poses: Optional[torch.Tensor] = None
     sources: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, int, str], ...] = ()  # unreadable frames the loader skipped for this batch
 
     def to(self, device: Any) -> TrainBatch:
         moved = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
@@ -262,7 +264,8 @@ def make_sample(clip: Clip, out_hw: tuple[int, int], channels: int, cfg: Augment
 
     images = match_channels(apply_geometric_images(clip.images, geo), channels)
     K_out = apply_geometric_K(K.double(), in_hw, geo).float()
-    sample = TrainSample(images=images, net_images=apply_color(images, col), K=K_out, source=clip.source)
+    sample = TrainSample(images=images, net_images=apply_color(images, col), K=K_out, source=clip.source,
+                         skipped=tuple((clip.source, index, reason) for index, reason in clip.skipped))
     if clip.stereo_images is not None and clip.stereo_baseline is not None:
         sample.stereo_images = match_channels(apply_geometric_images(clip.stereo_images, geo), channels)
         b = float(clip.stereo_baseline)
@@ -297,6 +300,7 @@ def collate_samples(samples: list[TrainSample]) -> TrainBatch:
         gt_flow=opt("gt_flow"),
         gt_poses=opt("gt_poses"),
         sources=tuple(s.source for s in samples),
+        skipped=tuple(entry for s in samples for entry in s.skipped),
     )
 
 

@@ -21,8 +21,10 @@ from typing import Any, Literal, Optional
 import yaml
 
 from depth_pose_ros.geometry.two_view import TwoViewConfig
+from depth_pose_ros.losses.occlusion_aware import FANG_LAMBDA_ED, FANG_LAMBDA_EO, FANG_THRESHOLD
+from depth_pose_ros.losses.photometric import DEFAULT_ALPHA
 from depth_pose_ros.nets.config import NetConfig
-from depth_pose_ros.utils.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from depth_pose_ros.utils.config import ConfigError, apply_overrides, deep_merge, from_dict, load_yaml, to_dict
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -80,7 +82,7 @@ class PhotometricConfig:
     """View synthesis by depth + pose (Monodepth2): SSIM+L1, per-pixel min over sources, auto-mask."""
 
     weight: float = 1.0
-    ssim_alpha: float = 0.85
+    ssim_alpha: float = DEFAULT_ALPHA
     min_reprojection: bool = True  # per-pixel minimum over sources (else their average)
     automask: bool = True
     scales: int = 4  # depth scales used, each upsampled to full resolution before warping
@@ -97,7 +99,7 @@ class FlowPhotometricConfig:
     """Photometric loss of the optical-flow warp, with occlusion masking."""
 
     weight: float = 0.0
-    ssim_alpha: float = 0.85
+    ssim_alpha: float = DEFAULT_ALPHA
     occlusion: Literal["fb", "range", "both", "learned", "none"] = "fb"
     scales: int = 1  # flow outputs used: full resolution, then the decoder levels (upsampled)
     fb_alpha1: float = 0.01
@@ -110,7 +112,7 @@ class FlowOcclusionAwareConfig:
     """Fang et al. eq. 1-3: range-map occlusion + bidirectional softmax weights over t-1 and t+1."""
 
     weight: float = 0.0
-    ssim_alpha: float = 0.85
+    ssim_alpha: float = DEFAULT_ALPHA
 
 
 @dataclass
@@ -165,7 +167,7 @@ class AdaptivePhotometricConfig:
     """GLNet: per-pixel min of the rigid-warp and flow-warp photometric errors."""
 
     weight: float = 0.0
-    ssim_alpha: float = 0.85
+    ssim_alpha: float = DEFAULT_ALPHA
 
 
 @dataclass
@@ -173,10 +175,10 @@ class CrossWeightedConfig:
     """Fang et al. eq. 5-7 adaptive cross-weighted depth-pose / flow loss."""
 
     weight: float = 0.0
-    ssim_alpha: float = 0.85
-    lambda_ed: float = 0.002
-    lambda_eo: float = 0.02
-    threshold: float = 0.28
+    ssim_alpha: float = DEFAULT_ALPHA
+    lambda_ed: float = FANG_LAMBDA_ED  # the paper's values, declared once beside the loss
+    lambda_eo: float = FANG_LAMBDA_EO
+    threshold: float = FANG_THRESHOLD
     temperature: float = 1.0
 
 
@@ -385,17 +387,6 @@ class TrainConfig:
 # ---------------------------------------------------------------------------------------------- loading
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` merged into ``base``: nested mappings key by key, anything else replaced."""
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
 def resolve_config_path(path: str | Path) -> Path:
     """A config path as given, or a bare name looked up in ``training/configs`` (``monodepth2``)."""
     p = Path(path)
@@ -422,8 +413,8 @@ def load_config_dict(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[st
     merged: dict[str, Any] = {}
     for b in bases:  # later bases override earlier ones; this file overrides them all
         base_path = Path(b) if Path(b).is_absolute() else path.parent / b
-        merged = _merge(merged, load_config_dict(base_path, _chain + (path,)))
-    return _merge(merged, data)
+        merged = deep_merge(merged, load_config_dict(base_path, _chain + (path,)))
+    return deep_merge(merged, data)
 
 
 def load_train_config(path: Optional[str | Path] = None, overrides: Optional[list[str]] = None) -> TrainConfig:

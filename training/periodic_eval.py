@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from depth_pose_ros.data.clips import frames_to_clip
-from depth_pose_ros.data.source import open_source
+from depth_pose_ros.data.source import FrameReadError, open_source
 from depth_pose_ros.eval.depth_metrics import depth_metrics
 from depth_pose_ros.eval.flow_metrics import flow_metrics
 from depth_pose_ros.geometry.pose_error import rotation_error_deg, translation_direction_error_deg
@@ -53,12 +53,30 @@ class HeldOut:
 
 
 def load_heldout(source: SourceConfig, height: int, width: int, channels: int, max_frames: int) -> HeldOut:
-    """Read up to ``max_frames`` consecutive frames of ``source`` and resize them to the network size."""
+    """Read up to ``max_frames`` consecutive frames of ``source`` and resize them to the network size.
+
+    The metrics compare neighbouring frames, so an unreadable frame ends the run of frames (or, before
+    two were read, starts it again after the bad one) instead of leaving a gap; it is recorded in
+    ``src.skipped`` and logged by the reader.
+    """
     src = open_source(source.spec, **source.options)
-    n = min(len(src), int(max_frames))
-    if n < 2:
+    if min(len(src), int(max_frames)) < 2:
         raise ValueError(f"eval.source {source.spec}: needs at least 2 frames, has {len(src)}")
-    clip = frames_to_clip([src[i] for i in range(n)], indices=range(n), source=getattr(src, "name", source.spec))
+    frames, positions = [], []
+    for i in range(len(src)):
+        if len(frames) == int(max_frames):
+            break
+        try:
+            frames.append(src[i])
+            positions.append(i)
+        except FrameReadError:
+            if len(frames) >= 2:
+                break
+            frames, positions = [], []
+    if len(frames) < 2:
+        raise ValueError(f"eval.source {source.spec}: no 2 consecutive readable frames ({len(src.skipped)} "
+                         f"unreadable)")
+    clip = frames_to_clip(frames, indices=positions, source=getattr(src, "name", source.spec))
     s = make_sample(clip, (height, width), channels, AugmentConfig(enabled=False), train=False)
     return HeldOut(
         name=clip.source,

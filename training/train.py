@@ -13,6 +13,10 @@
 4. logging (tqdm bar with ETA, TensorBoard scalars and image panels, ``losses.jsonl``), periodic
    held-out evaluation (``eval.jsonl``) and atomic training checkpoints (``training.state``).
 
+A corrupt or unreadable frame does not stop training: ``ClipDataset`` serves the next readable clip in
+its place, and the frames skipped reach the loop with the batch (``TrainBatch.skipped``); each is
+printed once, counted in ``losses.jsonl`` (``skipped_frames``) and listed in the summary.
+
 Exact resume: everything random is a pure function of saved state. Augmentation draws from a
 per-sample RNG seeded by (seed, epoch, clip index); the sampler order from (seed, epoch); the
 auto-mask tie-breaking noise from a generator seeded by (seed, rank, step); the two-view module is
@@ -41,7 +45,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from depth_pose_ros.data.clips import ClipDataset
-from depth_pose_ros.data.source import open_source
+from depth_pose_ros.data.source import open_source, skipped_summary
 from depth_pose_ros.nets.checkpoint import load_model, save_model
 from depth_pose_ros.nets.model import ClipOutput, DepthFlowNet, FlowOutput, build_model
 from depth_pose_ros.nets.pose import PoseOutput
@@ -64,9 +68,10 @@ class NonFiniteLossError(RuntimeError):
 class CachedSource:
     """Keep every frame read from a source in memory (small training sets, e.g. the synthetic world).
 
-    The synthetic world ray-casts a frame in tens of milliseconds; a 100-frame training set read
-    thousands of times is worth caching. Dense GT (depth, flow, masks) is dropped unless ``keep_gt``
-    (the losses never read it), which keeps a 400-frame 192x640 set at ~150 MB. Exposes what
+    The synthetic world ray-casts every frame it returns (frame rates: docs/bench_synthetic.md); a
+    100-frame training set read thousands of times is worth caching. Dense GT (depth, flow, masks) is
+    dropped unless ``keep_gt`` (the losses never read it), so a frame costs only its image
+    (400 frames of 192x640 RGB: 400 x 192 x 640 x 3 bytes = 147 MB). Exposes what
     ``ClipDataset`` needs: len, getitem, stamps, fps, name and the ``has_*`` flags.
     """
 
@@ -262,6 +267,7 @@ class TrainSummary:
     resumed_from: Optional[Path] = None
     checkpoints: list[Path] = field(default_factory=list)
     evals: list[dict[str, Any]] = field(default_factory=list)
+    skipped_frames: list[tuple[str, int, str]] = field(default_factory=list)  # (source, index, reason)
 
 
 def _jsonable(x: Any) -> Any:
@@ -322,6 +328,7 @@ class Trainer:
         self._resume(resume)
         self.writer = None
         self.evals: list[dict[str, Any]] = []
+        self.skipped_frames: dict[tuple[str, int], str] = {}  # unreadable frames this rank's loader skipped
 
     # ------------------------------------------------------------------ setup helpers
     def _seed_everything(self, seed: int) -> None:
@@ -502,7 +509,8 @@ class Trainer:
         record = {"step": step, "loss": _jsonable(float(result.total.detach())),
                   "terms": {k: _jsonable(float(v)) for k, v in result.terms.items()},
                   "lr": lr_at(self.cfg, step - 1), "grad_norm": _jsonable(grad_norm), "applied": applied,
-                  "pose_ok": result.pose_ok_ratio, "epoch": self.state.epoch, "seconds": round(seconds, 4)}
+                  "pose_ok": result.pose_ok_ratio, "epoch": self.state.epoch, "seconds": round(seconds, 4),
+                  "skipped_frames": len(self.skipped_frames)}
         with open(self.run_dir / "losses.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         if self.writer is not None and want_scalars:
@@ -562,6 +570,18 @@ class Trainer:
         self.evals.append(record)
         return record
 
+    def _note_skipped(self, batch: TrainBatch, bar: Any) -> None:
+        """Print each unreadable frame the loader skipped once (through the bar so it stays intact)."""
+        for source, index, reason in batch.skipped:
+            if (source, index) in self.skipped_frames:
+                continue
+            self.skipped_frames[(source, index)] = reason
+            line = f"rank {self.dist.rank}: skipped unreadable frame {index} of {source}: {reason}"
+            if bar is not None:
+                bar.write(line)
+            else:
+                print(line, flush=True)
+
     # ------------------------------------------------------------------ the loop
     def run(self) -> TrainSummary:
         cfg = self.cfg
@@ -577,6 +597,7 @@ class Trainer:
         try:
             while self.state.step < cfg.steps and not self._out_of_time():
                 batch = next(batches)
+                self._note_skipped(batch, bar)
                 self.state.position += cfg.data.batch_size
                 t0 = time.perf_counter()
                 next_step = self.state.step + 1
@@ -608,8 +629,13 @@ class Trainer:
                 bar.close()
             if self.writer is not None:
                 self.writer.flush()
+        skipped = [(source, index, reason) for (source, index), reason in self.skipped_frames.items()]
+        if skipped:
+            print(f"rank {self.dist.rank}: "
+                  + skipped_summary([(f"{source}:{index}", reason) for source, index, reason in skipped]),
+                  flush=True)
         return TrainSummary(self.run_dir, self.state.step, last_loss, self.state.nan_skipped, self.resumed_from,
-                            saved, self.evals)
+                            saved, self.evals, skipped)
 
     def _out_of_time(self) -> bool:
         """True once ``max_minutes`` of step time (summed over resumes) are spent; all ranks agree."""

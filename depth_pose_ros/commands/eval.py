@@ -5,6 +5,10 @@ and benchmark pages. Networks run only for ``eval flow --checkpoint`` (learned f
 ``eval depth --stereo`` (the streaming Estimator scored against a stereo pseudo ground truth, for
 real sequences without lidar); heavy imports happen inside the command functions so that
 ``depth-pose --help`` stays fast.
+
+A frame or file that cannot be read (corrupt PNG, truncated .npy) is skipped, not fatal: the run ends
+with "skipped N unreadable frames: ..." and the JSON lists them under ``skipped_frames``. A missing
+folder or one without any usable file is still an error.
 """
 from __future__ import annotations
 
@@ -66,6 +70,21 @@ def _print_table(header: list[str], rows: list[list[Any]]) -> None:
         print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
         if k == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def skipped_records(skipped: list[tuple[Any, str]]) -> list[dict[str, Any]]:
+    """``skipped_frames`` of the JSON output (frame numbers, or file stems for saved predictions)."""
+    from depth_pose_ros.data.source import skipped_records as records
+
+    return records(skipped)
+
+
+def _report_skipped(skipped: list[tuple[Any, str]]) -> None:
+    """The end-of-run line naming what could not be read (nothing when all was read)."""
+    from depth_pose_ros.data.source import skipped_summary
+
+    if skipped:
+        print(skipped_summary(skipped))
 
 
 def _print_dict(d: dict) -> None:
@@ -143,6 +162,7 @@ def _read_depth(path: Path, png_scale: float) -> Any:
 
 
 def run_depth(args: argparse.Namespace) -> int:
+    from depth_pose_ros.data.source import FRAME_READ_ERRORS, skipped_summary
     from depth_pose_ros.eval.depth_metrics import DEPTH_METRIC_KEYS, DepthMetricAccumulator
 
     if args.stereo:
@@ -166,21 +186,30 @@ def run_depth(args: argparse.Namespace) -> int:
         median_scale=not args.no_median_scale, garg_crop=args.garg_crop,
         min_depth=args.min_depth, max_depth=args.max_depth,
     )
-    rows, per_image = [], []
+    rows, per_image, skipped = [], [], []
     for stem in common:
         try:
-            m = acc.add(_read_depth(preds[stem], args.png_scale), _read_depth(gts[stem], args.png_scale))
+            pred, gt = _read_depth(preds[stem], args.png_scale), _read_depth(gts[stem], args.png_scale)
+        except FRAME_READ_ERRORS as exc:  # one corrupt file: skip the image, report it at the end
+            skipped.append((stem, str(exc)))
+            continue
+        try:
+            m = acc.add(pred, gt)
         except ValueError as exc:
             raise ValueError(f"{stem} ({preds[stem]} vs {gts[stem]}): {exc}") from None
         per_image.append({"name": stem, **m})
         rows.append([stem, *(m[k] for k in DEPTH_METRIC_KEYS), m["scale"]])
+    if not per_image:
+        raise ValueError(f"no readable pair of --pred {args.pred} and --gt {args.gt} ({skipped_summary(skipped)})")
     summary = acc.summary()
     rows.append(["mean", *(summary[k] for k in DEPTH_METRIC_KEYS), summary["scale_mean"]])
     _print_table(["image", *DEPTH_METRIC_KEYS, "scale"], rows)
     if not args.no_median_scale:
         print(f"median scaling ratio: mean {summary['scale_mean']:.4f}, std {summary['scale_std']:.4f}")
+    _report_skipped(skipped)
     _write_json(args.json, {"task": "depth", "pred": args.pred, "gt": args.gt,
-                            "summary": summary, "per_image": per_image})
+                            "summary": summary, "per_image": per_image,
+                            "skipped_frames": skipped_records(skipped)})
     return 0
 
 
@@ -253,7 +282,7 @@ def run_depth_stereo(args: argparse.Namespace) -> int:
     t_model = t_gt = 0.0
     interp = cv2.INTER_NEAREST if args.upsample == "nearest" else cv2.INTER_LINEAR
     streamed = 0
-    for i, frame in enumerate(source):
+    for i, frame in enumerate(source):  # unreadable frames are skipped by the source (source.skipped)
         streamed = i + 1
         scored = i % args.every == 0
         name = f"{frame.index:06d}"
@@ -306,12 +335,14 @@ def run_depth_stereo(args: argparse.Namespace) -> int:
     print("model:    " + "  ".join(f"{k} {summary[k]:.4f}" for k in DEPTH_METRIC_KEYS))
     print("constant: " + "  ".join(f"{k} {csum[k]:.4f}" for k in DEPTH_METRIC_KEYS))
     print(f"time: {wall:.1f} s (model {t_model:.1f} s over {streamed} frames, pseudo GT {t_gt:.1f} s)")
+    _report_skipped(source.skipped)
     _write_json(args.json, {
         "task": "depth_stereo", "source": str(args.stereo), "model": model,
         "frames": [p["frame"] for p in per_image], "every": args.every, "upsample": args.upsample,
         "pseudo_gt": config_dict(cfg), "coverage_mean": coverage,
         "summary": summary, "constant": csum, "per_image": per_image,
         "timing_s": {"wall": wall, "model": t_model, "pseudo_gt": t_gt, "frames_streamed": streamed},
+        "skipped_frames": skipped_records(source.skipped),
     })
     return 0
 
@@ -350,6 +381,7 @@ def run_flow(args: argparse.Namespace) -> int:
     import numpy as np
 
     from depth_pose_ros.data.kitti_flow import KittiFlow2015, read_kitti_flow_png
+    from depth_pose_ros.data.source import FRAME_READ_ERRORS, skipped_summary
     from depth_pose_ros.eval.flow_metrics import FlowMetricAccumulator, resize_flow
     from depth_pose_ros.utils.paths import data_root
 
@@ -375,17 +407,22 @@ def run_flow(args: argparse.Namespace) -> int:
         method = f"dis-{args.preset}"
 
     acc, zero = FlowMetricAccumulator(), FlowMetricAccumulator()
-    rows, per_image = [], []
+    rows, per_image, skipped = [], [], []
     nan = float("nan")
     for i, name in enumerate(data.names):  # e.g. 000000_10
-        if args.pred_dir:  # no need to decode the images
-            gt, valid = read_kitti_flow_png(data.flow_dir / f"{name}.png")
-            flow = _read_pred_flow(preds[name])
-        else:
-            pair = data[i]
-            gt, valid = pair.flow, pair.valid
+        try:
+            if args.pred_dir:  # no need to decode the images
+                gt, valid = read_kitti_flow_png(data.flow_dir / f"{name}.png")
+                flow = _read_pred_flow(preds[name])
+            else:
+                pair = data[i]
+                gt, valid = pair.flow, pair.valid
+            noc = read_kitti_flow_png(data.dir / "flow_noc" / f"{name}.png")[1] if data.has_noc else None
+        except FRAME_READ_ERRORS as exc:  # one corrupt file: skip the pair, report it at the end
+            skipped.append((name, str(exc)))
+            continue
+        if not args.pred_dir:
             flow = predict(pair.image1, pair.image2)
-        noc = read_kitti_flow_png(data.dir / "flow_noc" / f"{name}.png")[1] if data.has_noc else None
         if flow.shape[:2] != gt.shape[:2]:
             flow = resize_flow(flow, gt.shape[:2])
         m = acc.add(flow, gt, valid, noc)
@@ -393,16 +430,20 @@ def run_flow(args: argparse.Namespace) -> int:
         per_image.append({"name": name, **m, "zero_flow_epe": z["epe"], "zero_flow_fl_all": z["fl_all"]})
         rows.append([name, m["epe"], m["fl_all"], m.get("epe_noc", nan), m.get("fl_noc", nan),
                      z["epe"], z["fl_all"]])
+    if not per_image:
+        raise ValueError(f"no readable KITTI 2015 pair in {data.dir} ({skipped_summary(skipped)})")
     summary, zsum = acc.summary(), zero.summary()
     rows.append(["mean (EPE per image, Fl pooled)", summary["epe"], summary["fl_all"],
                  summary.get("epe_noc", nan), summary.get("fl_noc", nan), zsum["epe"], zsum["fl_all"]])
     print(f"flow: {method} on {len(data)} KITTI 2015 pairs in {data.dir}"
           + ("" if data.has_noc else " (no flow_noc: noc metrics unavailable)"))
     _print_table(["pair", "EPE", "Fl-all%", "EPE-noc", "Fl-noc%", "zero EPE", "zero Fl%"], rows)
+    _report_skipped(skipped)
     _write_json(args.json, {
         "task": "flow", "method": method, "data": str(data.dir), "has_noc": data.has_noc,
         "headline": "epe = mean of per-image EPE; fl_all = pixel-pooled outlier % (KITTI devkit)",
         "summary": summary, "zero_flow": zsum, "per_image": per_image,
+        "skipped_frames": skipped_records(skipped),
     })
     return 0
 

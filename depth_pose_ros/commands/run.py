@@ -1,10 +1,13 @@
 """``depth-pose run SOURCE``: the Estimator over any frame source, with files for every frame.
 
-Writes into ``--out``: ``depth/NNNNNN.png`` (16-bit, millimetres) and/or ``depth/NNNNNN.npy``
+Writes into ``--out`` (NNNNNN is the frame's number in the recording, ``Frame.index``, so outputs stay
+aligned with the input files when ``--frames`` selects a range or an unreadable frame is skipped):
+``depth/NNNNNN.png`` (16-bit, millimetres) and/or ``depth/NNNNNN.npy``
 (float32 metres), ``depth_color/``, ``flow_color/``, ``clouds/NNNNNN.ply`` (every ``--cloud-every``
 frames, camera frame), ``scene.ply`` (accumulated, world frame), ``trajectory_tum.txt`` and
 ``trajectory_kitti.txt``, ``summary.png``, ``metrics.json`` (against ground truth when the source has
-it) and, with ``--video``, ``panels.mp4``.
+it, with ``skipped_frames``: the frames that could not be read and were left out) and, with
+``--video``, ``panels.mp4``.
 """
 from __future__ import annotations
 
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from depth_pose_ros.data.source import open_source
+    from depth_pose_ros.data.source import open_source, skipped_records, skipped_summary
     from depth_pose_ros.pipeline.factory import build_estimator
     from depth_pose_ros.pipeline.runner import depth_points, flow_panel, run_sequence, summarize, write_ply
     from depth_pose_ros.utils.viz import colorize_depth, flow_to_color
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_result(frame, result) -> None:
         nonlocal video
-        name = f"{result.index:06d}"
+        name = f"{frame.index:06d}"  # the input's frame number: stays aligned when a frame was skipped
         if "png" in formats:
             mm = np.clip(np.round(result.depth * 1000.0), 0, 65535).astype(np.uint16)
             cv2.imwrite(str(out / "depth" / f"{name}.png"), mm)
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         if result.flow is not None:
             cv2.imwrite(str(out / "flow_color" / f"{name}.png"),
                         cv2.cvtColor(flow_to_color(result.flow), cv2.COLOR_RGB2BGR))
-        if args.cloud_every > 0 and result.index % args.cloud_every == 0:
+        if args.cloud_every > 0 and frame.index % args.cloud_every == 0:
             xyz, rgb = depth_points(result, args.cloud_stride, args.max_range)
             write_ply(out / "clouds" / f"{name}.ply", xyz, rgb)
         if args.video:
@@ -112,10 +115,13 @@ def run(args: argparse.Namespace) -> int:
     if video is not None:
         video.release()
     metrics = summarize(result)
-    metrics.update(source=str(args.source), model=weights)
+    metrics.update(source=str(args.source), model=weights, skipped_frames=skipped_records(source.skipped))
     write_run_outputs(result, out, metrics)
-    print(json.dumps({k: v for k, v in _jsonable(metrics).items() if k != "pose"}, indent=1)[:2000])
+    print(json.dumps({k: v for k, v in _jsonable(metrics).items() if k not in ("pose", "skipped_frames")},
+                     indent=1)[:2000])
     print(f"wrote {len(result.poses)} frames of outputs to {out}")
+    if source.skipped:
+        print(skipped_summary(source.skipped))
     return 0
 
 

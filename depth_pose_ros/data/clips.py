@@ -8,6 +8,12 @@ from ``source.stamps()`` alone, so building the dataset decodes no image.
 
 ``stride`` is the step between the first frames of successive clips (1 = every start position).
 Augmentation is not done here; ``transform`` (Clip -> Clip) is the hook for it.
+
+A clip holding a frame that cannot be read (``source.FrameReadError``: corrupt file, wrong size) is
+skipped: the dataset serves the next readable clip in its place (so a DataLoader batch keeps its size)
+and remembers the bad frame so that no later clip tries it again. The frames found unreadable while
+producing a sample travel with it (``Clip.skipped`` -> ``ClipBatch.skipped``), because DataLoader
+workers are separate processes and the training loop can only count what reaches it.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from depth_pose_ros.data.frame import Frame
-from depth_pose_ros.data.source import nominal_period
+from depth_pose_ros.data.source import FrameReadError, nominal_period
 from depth_pose_ros.utils.image import image_to_tensor
 
 MAX_GAP_PERIODS = 2.5
@@ -44,6 +50,7 @@ class Clip:
     stereo_images: Optional[torch.Tensor] = None  # T x C x H x W partner camera images
     stereo_baseline: Optional[torch.Tensor] = None  # scalar, metres: signed x offset of the partner
     source: str = ""
+    skipped: tuple[tuple[int, str], ...] = ()  # (recording index, reason) of frames skipped to serve it
 
     @property
     def length(self) -> int:
@@ -68,6 +75,7 @@ class ClipBatch:
     stereo_images: Optional[torch.Tensor] = None  # B x T x C x H x W
     stereo_baseline: Optional[torch.Tensor] = None  # B
     sources: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, int, str], ...] = ()  # (source, recording index, reason) met on the way
 
     def to(self, device: Any, non_blocking: bool = False) -> ClipBatch:
         """Copy every tensor to ``device`` (stamps keep float64)."""
@@ -126,18 +134,43 @@ class ClipDataset(Dataset):
         self.starts = valid_clip_starts(self.stamps, self.clip_len, self.stride, getattr(source, "fps", None),
                                         max_gap_periods)
         self.name = name
+        self._unreadable: dict[int, tuple[int, str]] = {}  # position in the source -> (index, reason)
 
     def __len__(self) -> int:
         return int(self.starts.size)
 
     def __getitem__(self, i: int) -> Clip:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"{self.name}: clip {i} out of range ({len(self)} clips)")
-        start = int(self.starts[i])
-        frames = [self.source[start + t] for t in range(self.clip_len)]
-        clip = frames_to_clip(frames, indices=range(start, start + self.clip_len),
-                              with_stereo=self.with_stereo, source=self.name)
-        return self.transform(clip) if self.transform is not None else clip
+        """Clip ``i``, or the next readable clip when one of its frames cannot be read (see module doc)."""
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"{self.name}: clip {i} out of range ({n} clips)")
+        met: list[tuple[int, str]] = []
+        for k in range(n):
+            j = (int(i) + k) % n
+            start = int(self.starts[j])
+            if any(start + t in self._unreadable for t in range(self.clip_len)):
+                continue
+            frames = []
+            for pos in range(start, start + self.clip_len):
+                try:
+                    frames.append(self.source[pos])
+                except FrameReadError as exc:
+                    self._unreadable[pos] = (exc.index, exc.reason)
+                    met.append((exc.index, exc.reason))
+                    break
+            if len(frames) < self.clip_len:
+                continue
+            clip = frames_to_clip(frames, indices=range(start, start + self.clip_len),
+                                  with_stereo=self.with_stereo, source=self.name)
+            clip.skipped = tuple(met)
+            return self.transform(clip) if self.transform is not None else clip
+        raise ValueError(f"{self.name}: no clip of {self.clip_len} readable frames "
+                         f"({len(self._unreadable)} unreadable: {list(self._unreadable.values())[:3]})")
+
+    @property
+    def skipped(self) -> list[tuple[int, str]]:
+        """``(recording index, reason)`` of the frames this dataset found unreadable (this process)."""
+        return sorted(self._unreadable.values())
 
 
 def frames_to_clip(frames: Sequence[Frame], indices: Optional[Sequence[int]] = None,
@@ -206,6 +239,7 @@ def collate_clips(clips: Sequence[Clip]) -> ClipBatch:
         stereo_images=_stack_optional(clips, "stereo_images"),
         stereo_baseline=_stack_optional(clips, "stereo_baseline"),
         sources=tuple(c.source for c in clips),
+        skipped=tuple((c.source, index, reason) for c in clips for index, reason in c.skipped),
     )
 
 

@@ -16,7 +16,9 @@ Two YAML forms are read::
     camera_matrix: {rows: 3, cols: 3, data: [fx, 0, cx, 0, fy, cy, 0, 0, 1]}
 
 Without intrinsics the focal length is guessed (see ``source.guess_intrinsics``) with a warning.
-Stamps are ``index / fps`` (``index`` seconds when the rate is unknown).
+Stamps are ``index / fps`` (``index`` seconds when the rate is unknown). The image size (for the
+intrinsics check and the guess) is that of the first image that decodes: a corrupt file is a skipped
+frame (``FrameSource.skipped``), not a reason to refuse the folder.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ import yaml
 
 from depth_pose_ros.data.frame import Frame
 from depth_pose_ros.data.source import (
+    FRAME_READ_ERRORS,
     IMAGE_SUFFIXES,
     FrameSelection,
     FrameSource,
@@ -115,6 +118,8 @@ class ImageFolder(FrameSource):
         frames: sub-selection; gray: convert to gray on load.
     """
 
+    uniform_size = True  # one camera's files: an image of another size is a broken file
+
     def __init__(self, root: Union[str, Path], K: Any = None, fps: Optional[float] = None,
                  frames: FrameSelection = None, gray: bool = False) -> None:
         super().__init__(frames=frames, gray=gray)
@@ -126,8 +131,9 @@ class ImageFolder(FrameSource):
         if not self.files:
             raise FileNotFoundError(f"no image files ({' '.join(IMAGE_SUFFIXES)}) in {root}")
         self.name = f"image_folder:{root.name}"
-        first = read_image(self.files[0])
+        first_path, first = _first_readable(self.files)
         height, width = first.shape[:2]
+        self._image_hw = (int(height), int(width))
 
         self.intrinsics_path: Optional[Path] = None
         info: Optional[Intrinsics] = None
@@ -142,7 +148,7 @@ class ImageFolder(FrameSource):
         elif info is not None:
             if (info.width, info.height) not in ((None, None), (width, height)):
                 raise ValueError(f"{self.intrinsics_path}: calibrated for {info.width}x{info.height} but "
-                                 f"{self.files[0]} is {width}x{height}")
+                                 f"{first_path} is {width}x{height}")
             self.K = info.K
         else:
             self.K = guess_intrinsics(width, height)
@@ -161,3 +167,14 @@ class ImageFolder(FrameSource):
     def _read(self, raw_index: int) -> Frame:
         return Frame(image=read_image(self.files[raw_index]), K=self.K.copy(),
                      stamp=float(self._stamps[raw_index]), index=raw_index, source=self.name)
+
+
+def _first_readable(files: list[Path]) -> tuple[Path, np.ndarray]:
+    """The first file that decodes, and its image; ValueError naming the first failure when none does."""
+    first_error = ""
+    for path in files:
+        try:
+            return path, read_image(path)
+        except FRAME_READ_ERRORS as exc:
+            first_error = first_error or str(exc)
+    raise ValueError(f"none of the {len(files)} images in {files[0].parent} can be read (first: {first_error})")

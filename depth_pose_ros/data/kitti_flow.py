@@ -22,7 +22,7 @@ from typing import Union
 import cv2
 import numpy as np
 
-from depth_pose_ros.data.source import read_image
+from depth_pose_ros.data.source import imread_unchanged, read_image
 
 FLOW_PNG_OFFSET = 2.0**15
 FLOW_PNG_SCALE = 64.0
@@ -32,12 +32,7 @@ FLOW_PNG_MIN = -FLOW_PNG_OFFSET / FLOW_PNG_SCALE  # -512 px
 
 def read_kitti_flow_png(path: Union[str, Path]) -> tuple[np.ndarray, np.ndarray]:
     """(flow HxWx2 float32 (dx, dy) px, valid HxW bool) from a KITTI flow PNG; flow is 0 where invalid."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"KITTI flow PNG not found: {path}")
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise ValueError(f"cannot decode KITTI flow PNG (corrupt?): {path}")
+    raw = imread_unchanged(path, "KITTI flow PNG")
     if raw.dtype != np.uint16 or raw.ndim != 3 or raw.shape[2] != 3:
         raise ValueError(f"KITTI flow PNG must be 16-bit 3-channel, got {raw.dtype} {raw.shape}: {path}")
     valid = raw[..., 0] > 0

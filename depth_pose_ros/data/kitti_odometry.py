@@ -110,6 +110,8 @@ class KittiOdometry(FrameSource):
         gray: convert colour images to gray on load.
     """
 
+    uniform_size = True  # one camera's PNGs: an image of another size is a broken file
+
     def __init__(self, root: Union[str, Path], sequence: Optional[str] = "06", camera: str = "left",
                  color: Optional[bool] = None, stereo: bool = False, frames: FrameSelection = None,
                  gray: bool = False) -> None:

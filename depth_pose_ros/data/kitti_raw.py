@@ -168,6 +168,8 @@ class KittiRaw(FrameSource):
         frames: sub-selection; gray: convert to gray on load.
     """
 
+    uniform_size = True  # one camera's PNGs: an image of another size is a broken file
+
     def __init__(self, drive_dir: Union[str, Path], calib_dir: Union[str, Path, None] = None,
                  camera: str = "left", stereo: bool = False, with_depth: bool = True,
                  legacy_pixel_offset: bool = False, frames: FrameSelection = None,

@@ -101,6 +101,9 @@ class RosbagSource(FrameSource):
         frames: sub-selection; gray: convert to gray on load.
     """
 
+    # An open reader (and its connection objects) cannot cross processes: each process reopens the bag.
+    _process_local = {"_reader": None, "_connections_by_topic": None, "_image_conns": None}
+
     def __init__(self, path: Union[str, Path], image_topic: Optional[str] = None,
                  info_topic: Optional[str] = None, K: Any = None, stamp_tolerance: float = 0.05,
                  frames: FrameSelection = None, gray: bool = False) -> None:
@@ -280,31 +283,11 @@ class RosbagSource(FrameSource):
 
     def close(self) -> None:
         """Close the bag (reopened on the next access)."""
-        if self._reader is not None:
+        if getattr(self, "_reader", None) is not None:
             try:
                 self._reader.close()
             finally:
                 self._reader = None
-
-    def __enter__(self) -> RosbagSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __getstate__(self) -> dict[str, Any]:
-        # An open reader cannot cross processes (DataLoader workers); each process reopens the bag.
-        state = self.__dict__.copy()
-        state["_reader"] = None
-        state.pop("_connections_by_topic", None)
-        state.pop("_image_conns", None)
-        return state
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
 
 
 def _pair_infos(image_stamps: np.ndarray, info_stamps: np.ndarray, tol_ns: int) -> np.ndarray:

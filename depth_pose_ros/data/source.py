@@ -10,10 +10,18 @@ datasets can find timestamp gaps without decoding images.
 The ``frames`` option selects a sub-range of the recording. Positions in the source (``src[i]``) are
 positions inside that selection, while ``Frame.index`` keeps the recording's own frame number, so
 ground truth stays easy to align with files on disk.
+
+One bad file must not cost a whole run: a frame that cannot be read or decoded (corrupt or unreadable
+file, or a different image size mid-sequence in a source whose frames share one size) raises
+:class:`FrameReadError` on random access and is *skipped* by iteration. Either way it is logged once
+with a warning and kept in ``src.skipped`` (``(index, reason)`` pairs, index in the whole recording) so
+that the caller can report it at the end (:func:`skipped_summary`). A source that cannot be opened at
+all (missing folder, no images, none of its frames readable) stays an error.
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 import warnings
@@ -40,6 +48,52 @@ BAG2_FILE_SUFFIXES = (".mcap", ".db3")
 # error of this guess, so callers warn whenever it is used.
 GUESSED_FOCAL_FACTOR = 1.2
 
+log = logging.getLogger(__name__)
+
+
+class FrameReadError(ValueError):
+    """One frame of an otherwise readable source could not be read or decoded.
+
+    A ValueError so that callers that treated a corrupt file as bad input keep working; callers that
+    can do without the frame (iteration, clip datasets) catch this class only, so real bugs still raise.
+
+    Attributes:
+        position: position of the frame in the source (``src[position]``).
+        index: the frame's index in the whole recording (as in ``raw_indices`` and ``src.skipped``).
+        reason: what went wrong, naming the file where there is one.
+    """
+
+    def __init__(self, source: str, position: int, index: int, reason: str) -> None:
+        super().__init__(f"{source}: frame {index} cannot be read: {reason}")
+        self.source = source
+        self.position = int(position)
+        self.index = int(index)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # picklable with its fields (multiprocessing re-raises exceptions from their constructor args)
+        return (type(self), (self.source, self.position, self.index, self.reason))
+
+
+# What a reader raises for one bad frame: decoding (ValueError, cv2.error), the file system (OSError),
+# truncated containers (EOFError). Anything else is a bug and propagates.
+FRAME_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, cv2.error)
+
+
+def skipped_summary(skipped: Sequence[tuple[Any, str]], limit: int = 5) -> str:
+    """``"skipped 2 unreadable frames: 3 (reason), 17 (reason)"`` for the end-of-run report (the first
+    ``limit`` named; an index may be any label, e.g. ``"source:index"``)."""
+    n = len(skipped)
+    items = ", ".join(f"{index} ({reason})" for index, reason in list(skipped)[:limit])
+    more = f", ... ({n - limit} more)" if n > limit else ""
+    return f"skipped {n} unreadable frame{'s' if n != 1 else ''}: {items}{more}"
+
+
+def skipped_records(skipped: Sequence[tuple[Any, str]]) -> list[dict[str, Any]]:
+    """``skipped`` as JSON records ``{"index": i, "reason": text}`` (the ``skipped_frames`` metric)."""
+    return [{"index": index if isinstance(index, str) else int(index), "reason": str(reason)}
+            for index, reason in skipped]
+
 
 class FrameSource(ABC):
     """A recorded camera sequence: random access and iteration over :class:`Frame` objects.
@@ -59,11 +113,17 @@ class FrameSource(ABC):
     has_gt_depth: bool = False
     has_gt_flow: bool = False
     has_stereo: bool = False
+    #: every frame has the size of the first readable one (one camera writing files); a frame of
+    #: another size is then a broken file and is skipped. False where sizes may legitimately differ
+    #: (split files over several drives, bags checked against their CameraInfo, in-memory frames).
+    uniform_size: bool = False
 
     def __init__(self, frames: FrameSelection = None, gray: bool = False) -> None:
         self._frames_option = frames
         self.gray = bool(gray)
         self._selection: Optional[np.ndarray] = None  # raw indices, resolved lazily on first use
+        self._skipped: dict[int, str] = {}  # raw index -> reason, in the order found
+        self._image_hw: Optional[tuple[int, int]] = None  # reference size when ``uniform_size``
 
     # ---- what subclasses implement -------------------------------------------------------------
     @abstractmethod
@@ -90,27 +150,102 @@ class FrameSource(ABC):
         """Stamps (seconds, float64) of the selected frames; no image is decoded."""
         return np.asarray(self._raw_stamps(), dtype=np.float64)[self.raw_indices]
 
+    # ---- unreadable frames ---------------------------------------------------------------------
+    @property
+    def skipped(self) -> list[tuple[int, str]]:
+        """``(index in the recording, reason)`` of every frame found unreadable so far (this process)."""
+        return list(self._skipped.items())
+
+    def _note_unreadable(self, position: int, raw: int, reason: str) -> FrameReadError:
+        if raw not in self._skipped:
+            self._skipped[raw] = reason
+            log.warning("%s: skipping frame %d: %s", self.name, raw, reason)
+        return FrameReadError(self.name, position, raw, reason)
+
+    def _reference_hw(self) -> Optional[tuple[int, int]]:
+        """Size of the first readable frame of the recording (the size every frame must have)."""
+        if self._image_hw is None:
+            for raw in range(self._num_raw()):
+                try:
+                    image = self._read(raw).image
+                except FRAME_READ_ERRORS:
+                    continue
+                self._image_hw = (int(image.shape[0]), int(image.shape[1]))
+                break
+        return self._image_hw
+
     # ---- sequence protocol ---------------------------------------------------------------------
     def __len__(self) -> int:
         return int(len(self.raw_indices))
 
     def __getitem__(self, i: int) -> Frame:
+        """Frame at position ``i``; raises :class:`FrameReadError` (and records it) when it is unreadable."""
         if not isinstance(i, (int, np.integer)):
             raise TypeError(f"{self.name}: frame index must be an int, got {type(i).__name__}")
         n = len(self)
         j = int(i) + n if i < 0 else int(i)
         if not 0 <= j < n:
             raise IndexError(f"{self.name}: frame {i} out of range (source has {n} frames)")
-        frame = self._read(int(self.raw_indices[j]))
+        raw = int(self.raw_indices[j])
+        try:
+            frame = self._read(raw)
+        except FRAME_READ_ERRORS as exc:
+            raise self._note_unreadable(j, raw, str(exc) or type(exc).__name__) from exc
+        if self.uniform_size:
+            hw = (int(frame.image.shape[0]), int(frame.image.shape[1]))
+            if self._image_hw is None and raw == 0:
+                self._image_hw = hw  # frame 0 is the reference: no second read
+            ref = self._reference_hw()
+            if ref is not None and hw != ref:
+                raise self._note_unreadable(j, raw, f"image is {hw[1]}x{hw[0]} but the sequence's frames are "
+                                                    f"{ref[1]}x{ref[0]}")
         if self.gray:
             frame = to_gray_frame(frame)
         if not frame.source:
             frame = dataclasses.replace(frame, source=self.name)
         return frame
 
+    # ---- open handles (decoders, bag readers) -----------------------------------------------------
+    #: attributes holding an open handle, with the value they take in a copy sent to another process
+    #: (DataLoader workers): a handle cannot be pickled, so each process opens its own on first access.
+    _process_local: dict[str, Any] = {}
+
+    def close(self) -> None:  # noqa: B027 - a no-op default: only readers with open handles override it
+        """Release open files or decoders (reopened on the next access); nothing to do for most readers."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update(self._process_local)
+        return state
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
     def __iter__(self) -> Iterator[Frame]:
+        """Every readable frame in order; unreadable ones are skipped (see ``skipped``).
+
+        Raises ValueError when not one frame could be read: that is a broken source, not a bad frame.
+        """
+        yielded = 0
         for i in range(len(self)):
-            yield self[i]
+            try:
+                frame = self[i]
+            except FrameReadError:
+                continue
+            yielded += 1
+            yield frame
+        if yielded == 0 and self._skipped:
+            first = next(iter(self._skipped.values()))
+            raise ValueError(f"{self.name}: none of its {len(self)} frames could be read (first: {first})")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {len(self)} frames, fps={self.fps})"
@@ -168,18 +303,24 @@ def decoded_to_rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_image(path: Union[str, Path]) -> np.ndarray:
-    """Read an image file as stored: HxWx3 RGB uint8 or HxW gray uint8 (16-bit scaled to 8).
+def imread_unchanged(path: Union[str, Path], what: str = "image file") -> np.ndarray:
+    """The stored pixels of an image file (``cv2.IMREAD_UNCHANGED``: bit depth and channels as written).
 
-    Raises FileNotFoundError / ValueError naming the file, because cv2.imread only returns None.
+    The one place files are decoded: raises FileNotFoundError / ValueError naming the file (``what``
+    says which kind), because cv2.imread only returns None; the readers turn that into a skipped frame.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise ValueError(f"cannot decode image file (corrupt or unsupported format): {path}")
-    return decoded_to_rgb(image)
+        raise FileNotFoundError(f"{what} not found: {path}")
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.size == 0:
+        raise ValueError(f"cannot decode {what} (corrupt or unsupported format): {path}")
+    return raw
+
+
+def read_image(path: Union[str, Path]) -> np.ndarray:
+    """Read an image file as stored: HxWx3 RGB uint8 or HxW gray uint8 (16-bit scaled to 8)."""
+    return decoded_to_rgb(imread_unchanged(path, "image file"))
 
 
 def read_depth_png(path: Union[str, Path], scale: float) -> np.ndarray:
@@ -188,12 +329,7 @@ def read_depth_png(path: Union[str, Path], scale: float) -> np.ndarray:
     KITTI-layout depth written by the synthetic world uses millimetres (``scale=1000``); TUM RGB-D
     uses ``scale=5000``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"depth file not found: {path}")
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise ValueError(f"cannot decode depth PNG (corrupt?): {path}")
+    raw = imread_unchanged(path, "depth PNG")
     if raw.ndim != 2 or raw.dtype != np.uint16:
         raise ValueError(f"depth PNG must be single-channel 16-bit, got {raw.dtype} {raw.shape}: {path}")
     return (raw.astype(np.float32) / np.float32(scale)).astype(np.float32)

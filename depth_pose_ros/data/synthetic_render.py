@@ -97,8 +97,8 @@ class Renderer:
         self.atlases: Atlases = atlases()
 
     def __getstate__(self) -> dict:
-        # The atlases (~60 MB) are a process-wide cache: rebuild them instead of pickling them
-        # (DataLoader workers, multiprocessing).
+        # The atlases (tens of MiB, docs/bench_synthetic.md) are a process-wide cache: rebuild them instead
+        # of pickling them (DataLoader workers, multiprocessing).
         state = self.__dict__.copy()
         del state["atlases"]
         return state

@@ -13,8 +13,8 @@ as a GPU does). The level depends on
 the viewing distance, so the colour of a point drifts by a fraction of a level per frame
 (``log2(z_prev / z_next)``, below 0.2 levels for points beyond 8 m at 1.5 m/frame); pass
 ``lod=None`` (the ``antialias=False`` option of the sequence) for strictly view-independent colours
-(measured: warping the next frame with the GT flow leaves a mean error of 1.9 gray levels with
-mip-mapping and 6.1 without, see docs/bench_synthetic.md).
+(mip-mapping lowers the error left by warping the next frame with the GT flow about threefold:
+docs/bench_synthetic.md, brightness constancy).
 
 Every atlas is periodic (its borders wrap), built from FFT-filtered white noise (periodic by
 construction) and analytic patterns whose periods divide the tile size. Atlases are generated once

@@ -171,6 +171,8 @@ class TumRgbd(FrameSource):
         frames: sub-selection; gray: convert to gray on load.
     """
 
+    uniform_size = True  # one Kinect's PNGs: an image of another size is a broken file
+
     def __init__(self, root: Union[str, Path], K: Any = None, require_depth: bool = True,
                  max_gt_gap: float = 0.1, frames: FrameSelection = None, gray: bool = False) -> None:
         super().__init__(frames=frames, gray=gray)

@@ -43,6 +43,9 @@ class VideoSource(FrameSource):
         frames: sub-selection; gray: convert to gray on load.
     """
 
+    uniform_size = True  # a video stream has one frame size
+    _process_local = {"_cap": None, "_next": 0}  # VideoCapture cannot be pickled
+
     def __init__(self, path: Union[str, Path], K: Any = None, fps: Optional[float] = None,
                  frames: FrameSelection = None, gray: bool = False) -> None:
         super().__init__(frames=frames, gray=gray)
@@ -106,18 +109,6 @@ class VideoSource(FrameSource):
 
     def close(self) -> None:
         """Release the decoder (it is reopened on the next access)."""
-        if self._cap is not None:
+        if getattr(self, "_cap", None) is not None:
             self._cap.release()
         self._cap, self._next = None, 0
-
-    def __getstate__(self) -> dict[str, Any]:
-        # VideoCapture cannot be pickled (DataLoader workers): each process opens its own.
-        state = self.__dict__.copy()
-        state["_cap"], state["_next"] = None, 0
-        return state
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass

@@ -10,7 +10,8 @@ of that arithmetic shows up directly as a biased pose. Keeping one implementatio
 """
 from __future__ import annotations
 
-from typing import Union
+import math
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -146,6 +147,51 @@ def invert_intrinsics(K: ArrayLike) -> ArrayLike:
     out[..., 1, 2] = -cy / fy
     out[..., 2, 2] = 1.0
     return out
+
+
+def backproject_np(depth: np.ndarray, K: np.ndarray, stride: int = 1, max_depth: float = math.inf,
+                   max_range: float = math.inf,
+                   image: Optional[np.ndarray] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """Camera-frame points (and colours) of every ``stride``-th pixel of an HxW depth map, in numpy.
+
+    The numpy twin of :func:`backproject` for the point clouds that leave the pipeline (``depth-pose
+    run`` PLY files, the node's PointCloud2), where no batch or gradient is wanted. Pixel (u, v) with
+    depth z becomes ``z K^-1 [u, v, 1]`` (skew included), in row-major pixel order. Left out: non-finite
+    or non-positive depth, ``z >= max_depth`` (along the optical axis) and points farther than
+    ``max_range`` (Euclidean). ``image`` (HxWx3 RGB or HxW gray uint8, the depth's size) gives the
+    colours, gray replicated to RGB.
+
+    Returns:
+        (Nx3 float32 xyz, Nx3 uint8 RGB or None without ``image``).
+    """
+    d = np.asarray(depth, dtype=np.float32)
+    if d.ndim != 2:
+        raise ValueError(f"depth: expected an HxW array, got shape {d.shape}")
+    if int(stride) < 1:
+        raise ValueError(f"stride: must be >= 1, got {stride}")
+    stride = int(stride)
+    h, w = d.shape
+    vs, us = np.mgrid[0:h:stride, 0:w:stride]
+    z = d[::stride, ::stride]
+    ok = np.isfinite(z) & (z > 0)
+    if math.isfinite(max_depth):
+        ok &= z < max_depth
+    K_inv = invert_intrinsics(np.asarray(K, dtype=np.float64))
+    rays = np.stack([us[ok], vs[ok], np.ones(int(ok.sum()))], axis=1) @ K_inv.T
+    xyz = (rays * z[ok][:, None]).astype(np.float32)
+    keep = None
+    if math.isfinite(max_range):
+        keep = np.einsum("ij,ij->i", xyz, xyz) <= float(max_range) ** 2
+        xyz = xyz[keep]
+    rgb = None
+    if image is not None:
+        img = np.asarray(image)
+        if img.shape[:2] != (h, w) or img.dtype != np.uint8:
+            raise ValueError(f"image: expected uint8 of size {h}x{w} like depth, got {img.shape} {img.dtype}")
+        sub = img[::stride, ::stride]
+        rgb = (np.repeat(sub[..., None], 3, axis=2) if sub.ndim == 2 else sub[..., :3])[ok]
+        rgb = rgb if keep is None else rgb[keep]
+    return xyz, rgb
 
 
 def validate_intrinsics(K: np.ndarray, name: str = "K") -> np.ndarray:

@@ -59,8 +59,8 @@ def fb_consistency_np(flow_fw: np.ndarray, flow_bw: np.ndarray, alpha1: float = 
     same UnFlow test, same in-image condition), but the sample is ``cv2.remap``, whose bilinear
     weights are fixed-point (1/32 pixel steps): values differ from the torch version by at most
     1/64 of the flow difference between neighbouring pixels, far below flow noise. It exists for
-    the per-frame pose path, where it is ~10x faster than torch on a CPU and needs no torch threads
-    (which stall badly when the cores are shared).
+    the per-frame pose path, where it is much faster than torch on a CPU and needs no torch threads
+    (which stall badly when the cores are shared; docs/bench_geometry.md, engineering notes).
     """
     fw = np.asarray(flow_fw, dtype=np.float32)
     bw = np.asarray(flow_bw, dtype=np.float32)

@@ -1,12 +1,15 @@
 """Inverse warping: rigid flow from depth + pose, and sampling an image at flow-displaced pixels.
 
-Both warping losses (photometric reconstruction from depth + pose, and from optical flow) and the
-forward-backward flow check reduce to "sample image ``src`` at ``p + flow(p)``", so there is one
-sampler here. ``grid_sample`` is used with ``align_corners=True`` because then normalised -1 and +1
+Both warping losses (photometric reconstruction from depth + pose, and from optical flow), the
+forward-backward flow check, the flow decoder's feature warping and the sparse depth lookups of the
+geometric losses reduce to "sample an image at pixel coordinates", so there is one sampler here
+(:func:`sample_at`). ``grid_sample`` is used with ``align_corners=True`` because then normalised -1 and +1
 are the *centres* of the first and last pixels, which matches the project convention of pixel
 centres at integer coordinates: pixel x maps to ``2 x / (W - 1) - 1`` exactly.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -15,24 +18,44 @@ from depth_pose_ros.geometry.camera import backproject, invert_intrinsics, pixel
 from depth_pose_ros.geometry.se3 import transform_points
 
 
-def pixels_to_grid(pix: torch.Tensor) -> torch.Tensor:
+def pixels_to_grid(pix: torch.Tensor, size: Optional[tuple[int, int]] = None) -> torch.Tensor:
     """Bx2xHxW absolute pixel coordinates -> BxHxWx2 normalised ``grid_sample`` grid.
 
-    The normalisation uses the *same* H, W as ``pix`` (the sampled image must have that size);
-    ``align_corners=True`` semantics: pixel 0 -> -1, pixel W-1 -> +1. Non-finite coordinates (from a
-    diverged network output) become a point outside the image: ``grid_sample``'s CPU backward can
-    crash the process on NaN grids, and such samples are masked as invalid anyway.
+    The normalisation uses ``size`` (H, W of the sampled image), by default the H, W of ``pix``
+    (dense warps sample an image of the grid's own size); ``align_corners=True`` semantics: pixel 0
+    -> -1, pixel W-1 -> +1. Non-finite coordinates (from a diverged network output) become a point
+    outside the image: ``grid_sample``'s CPU backward can crash the process on NaN grids, and such
+    samples are masked as invalid anyway.
     """
     if pix.dim() != 4 or pix.shape[1] != 2:
         raise ValueError(f"pixels_to_grid: expected Bx2xHxW pixels, got {tuple(pix.shape)}")
-    h, w = pix.shape[-2:]
+    h, w = pix.shape[-2:] if size is None else size
     gx = pix[:, 0] * (2.0 / max(w - 1, 1)) - 1.0
     gy = pix[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
     return torch.nan_to_num(torch.stack((gx, gy), dim=-1), nan=-2.0, posinf=-2.0, neginf=-2.0)
 
 
-def _inside(pix: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Bx1xHxW float mask: 1 where the sample point lies within the pixel-centre hull of the image."""
+def sample_at(image: torch.Tensor, pix: torch.Tensor, padding: str = "border",
+              grid_dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """Bilinear sample of ``image`` (BxCxHxW) at absolute pixel coordinates ``pix`` (Bx2xH'xW', x then y).
+
+    The one ``grid_sample`` of the project (pixel centres at integers, ``align_corners=True``); the
+    result is BxCxH'xW'. ``padding`` is what a point outside the image reads: ``"border"`` (the
+    losses: values stay finite and gradients local) or ``"zeros"`` (feature warping: no content from
+    outside). The grid is built in ``pix``'s dtype and cast to ``grid_dtype`` (default: the image's):
+    the flow decoder passes its fp32 flow's dtype so that bf16 features under autocast are still
+    sampled at sub-pixel-exact positions.
+    """
+    if image.dim() != 4 or pix.dim() != 4 or pix.shape[1] != 2 or image.shape[0] != pix.shape[0]:
+        raise ValueError(f"sample_at: need image BxCxHxW and pixels Bx2xH'xW' of one batch, got "
+                         f"{tuple(image.shape)} and {tuple(pix.shape)}")
+    grid = pixels_to_grid(pix, (int(image.shape[-2]), int(image.shape[-1])))
+    grid = grid.to(image.dtype if grid_dtype is None else grid_dtype)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode=padding, align_corners=True)
+
+
+def inside_image(pix: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Bx1xH'xW' mask in ``pix``'s dtype: 1 where the point lies within the pixel-centre hull of an HxW image."""
     x, y = pix[:, 0:1], pix[:, 1:2]
     inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
     return inside.to(pix.dtype)
@@ -58,9 +81,7 @@ def warp_by_flow(src: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, t
                          "batch and spatial size")
     h, w = flow.shape[-2:]
     pix = pixel_grid(h, w, device=flow.device, dtype=flow.dtype) + flow
-    grid = pixels_to_grid(pix).to(src.dtype)
-    warped = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return warped, _inside(pix, h, w)
+    return sample_at(src, pix, padding="border"), inside_image(pix, h, w)
 
 
 def rigid_flow(depth_t: torch.Tensor, T_s_t: torch.Tensor, K: torch.Tensor,

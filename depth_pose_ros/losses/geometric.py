@@ -17,9 +17,8 @@ from __future__ import annotations
 from typing import Optional, Union
 
 import torch
-import torch.nn.functional as F
 
-from depth_pose_ros.geometry.warp import rigid_flow, warp_by_flow
+from depth_pose_ros.geometry.warp import inside_image, rigid_flow, sample_at, warp_by_flow
 from depth_pose_ros.losses.reduction import (
     LossOut,
     check_bchw,
@@ -35,21 +34,16 @@ _MIN_DEPTH = 1e-6
 def sample_at_pixels(image: torch.Tensor, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Bilinear sample of a BxCxHxW map at sparse pixels BxNx2 (x, y) -> (BxCxN values, BxN inside).
 
-    Same convention as ``geometry.warp``: pixel centres at integers, ``grid_sample`` with
-    ``align_corners=True`` (pixel x -> 2x / (W - 1) - 1). ``inside`` is 1 where the pixel lies within the
-    pixel-centre hull of the image.
+    The sparse form of ``geometry.warp.sample_at`` (border padding): the N points are laid out as a
+    1xN grid. ``inside`` is 1 where the pixel lies within the pixel-centre hull of the image.
     """
     check_bchw("image", image)
     if pixels.dim() != 3 or pixels.shape[-1] != 2 or pixels.shape[0] != image.shape[0]:
         raise ValueError(f"pixels: expected BxNx2 with B={image.shape[0]}, got {tuple(pixels.shape)}")
     h, w = image.shape[-2:]
-    px = pixels.to(image.dtype)
-    gx = px[..., 0] * (2.0 / max(w - 1, 1)) - 1.0
-    gy = px[..., 1] * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack((gx, gy), dim=-1).unsqueeze(1)  # Bx1xNx2
-    values = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    inside = (px[..., 0] >= 0) & (px[..., 0] <= w - 1) & (px[..., 1] >= 0) & (px[..., 1] <= h - 1)
-    return values.squeeze(2), inside.to(image.dtype)
+    pix = pixels.to(image.dtype).permute(0, 2, 1).unsqueeze(2)  # Bx2x1xN
+    values = sample_at(image, pix, padding="border")
+    return values.squeeze(2), inside_image(pix, h, w)[:, 0, 0]
 
 
 def depth_triangulation_loss(

@@ -21,14 +21,13 @@ Two correspondence rules are offered:
   (bilinear). Dense, O(HW), the standard choice for depth-map ICP (KinectFusion). Each step minimises
   the *point-to-plane* distance (normals of s's depth map): with projective pairs the point-to-point
   error is directed along the viewing ray, so on surfaces seen at grazing angles (road, walls) a
-  small offset becomes a long, wrongly oriented residual and point-to-point ICP drifts away
-  (measured during development on the corridor scene of test_loss_icp.py: from a 0.15 degree / 3 cm
-  perturbation, point-to-point projective ICP moved further away; point-to-plane recovers a 0.4 m /
-  1.3 degree motion from a zero guess in 3 iterations).
+  small offset becomes a long, wrongly oriented residual and point-to-point ICP drifts away even
+  from a small perturbation, while point-to-plane recovers a large motion from a zero guess
+  (docs/bench_losses.md, "Synthetic corridor").
 * ``"nearest"``: brute-force nearest neighbour between random subsamples of both clouds with
   point-to-point steps (the paper's rule); O(N M) so it runs on ``num_points`` samples. Point-to-point
-  ICP slides along planar surfaces, so it only corrects small residual motions (in the corridor scene
-  it recovered about half of a 0.4 m motion from a zero guess): use it once the pose is roughly right.
+  ICP slides along planar surfaces, so it only corrects small residual motions (docs/bench_losses.md,
+  "Synthetic corridor"): use it once the pose is roughly right.
 In both, the reported residual r is point-to-point (paper), and pairs farther apart than
 ``outlier_factor`` times the median pair distance (depth edges, occlusions) are dropped each round.
 """

@@ -35,8 +35,11 @@ from depth_pose_ros.geometry.warp import warp_by_flow
 from depth_pose_ros.losses.photometric import DEFAULT_ALPHA, photometric_error
 from depth_pose_ros.losses.reduction import LossOut, check_bchw, check_same_hw, finish
 
+# The paper's settings (sec. 4, "Parameters setting": lambda_eo = 0.02, lambda_ed = 0.002, and the 0.28
+# of eq. 5); the one source of these defaults: training/config.py's CrossWeightedConfig reads them here.
 FANG_THRESHOLD = 0.28
 FANG_LAMBDA_ED = 0.002
+FANG_LAMBDA_EO = 0.02
 
 
 def _check_maps(**maps: Optional[torch.Tensor]) -> None:
@@ -119,7 +122,7 @@ def adaptive_cross_weighted_loss(
     epi_o: torch.Tensor,
     epi_d: torch.Tensor,
     lambda_ed: float = FANG_LAMBDA_ED,
-    lambda_eo: float = FANG_LAMBDA_ED,
+    lambda_eo: float = FANG_LAMBDA_EO,
     threshold: float = FANG_THRESHOLD,
     temperature: float = 1.0,
     valid: Optional[torch.Tensor] = None,
@@ -133,8 +136,8 @@ def adaptive_cross_weighted_loss(
         epi_o: Bx1xHxW epipolar error of the optical flow under the pose's fundamental matrix (L_Eo,
             eq. 6; e.g. :func:`depth_pose_ros.losses.glnet.epipolar_error_map`).
         epi_d: the same for the rigid flow (L_Ed).
-        lambda_ed, lambda_eo: weights of the epipolar terms (the paper gives lambda_ed = 0.002 and no
-            separate value for lambda_eo, so the same default is used).
+        lambda_ed, lambda_eo: weights of the epipolar terms; defaults are the paper's (lambda_ed =
+            0.002 on the rigid flow's term, lambda_eo = 0.02 on the optical flow's).
         threshold, temperature: of :func:`hard_softmax_weight` (eq. 5).
         valid: optional Bx1xHxW mask to average over (warp validity, occlusion M_occ).
         return_map: also return the per-pixel loss.

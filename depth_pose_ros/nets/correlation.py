@@ -2,9 +2,10 @@
 
 For every pixel p of ``a`` and every displacement (dx, dy) in ``[-d, d]^2`` the volume holds the
 channel-mean of ``a(p) * b(p + (dx, dy))``. It is built by padding ``b`` once and multiplying ``a``
-with (2d+1)^2 shifted views of it: at the sizes of our pyramid levels this shift loop was 1.3-14x
-faster than ``F.unfold`` (which materialises C*(2d+1)^2 x HW) or a row-unfold + einsum variant
-(``benchmarks/bench_networks.py --correlation``, docs/bench_nets.md), and it exports to ONNX as plain
+with (2d+1)^2 shifted views of it: at the sizes of our pyramid levels this shift loop was faster than
+``F.unfold`` (which materialises C*(2d+1)^2 x HW) or a row-unfold + einsum variant
+(``benchmarks/bench_networks.py --correlation``, docs/bench_nets.md "Cost-volume implementation"),
+and it exports to ONNX as plain
 Slice/Mul/ReduceSum nodes.
 """
 from __future__ import annotations

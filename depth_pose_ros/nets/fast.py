@@ -2,12 +2,12 @@
 ONNX export of the streaming step with an onnxruntime parity check.
 
 Why each piece: on the 2-core target CPU (AVX512-BF16, no AMX) oneDNN convolutions in bf16 with an
-NHWC (channels_last) layout run ~1.7x faster than fp32 NCHW (the encoder with BN folding ~2.4x,
-docs/bench_nets.md); folding BatchNorm into the preceding convolution removes one full read/write per
-conv. ``torch.compile`` can fuse the remaining element-wise work but must never be required (it needs a
-C++ toolchain and minutes of warm-up), so every failure falls back to eager; measured here it is ~15%
-faster than the eager fast path at 192x640 for ~85 s of first compilation and +120 MiB RSS, so it is
-off by default. Outputs that carry metric meaning (depth, flow) and the recurrent state are computed
+NHWC (channels_last) layout run much faster than fp32 NCHW, the encoder with BN folding most of all
+(docs/bench_nets.md, "Fast path vs eager"); folding BatchNorm into the preceding convolution removes
+one full read/write per conv. ``torch.compile`` can fuse the remaining element-wise work but must never
+be required (it needs a C++ toolchain and minutes of warm-up), so every failure falls back to eager;
+its small gain costs a long first compilation and extra memory (docs/bench_nets.md, torch.compile), so
+it is off by default. Outputs that carry metric meaning (depth, flow) and the recurrent state are computed
 in fp32 (see the depth/flow heads and the recurrent cells), so autocast does not quantise them.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ class FastPathOptions:
     compile: bool = False
     compile_mode: str | None = None  # torch.compile mode; None = torch's default
     # inductor weight freezing: off, because with bf16 autocast on this CPU (torch 2.13) the frozen graph ran
-    # ~30x slower than eager (docs/bench_nets.md); fp32 + freezing works
+    # many times slower than eager (docs/bench_nets.md, torch.compile); fp32 + freezing works
     compile_freezing: bool = False
 
 

@@ -111,6 +111,8 @@ class EstimatorConfig:
 
     height: int = 192  # network input size; frames are resized to it and K scaled
     width: int = 640
+    # crop: keep the aspect ratio (resize to cover, centre crop; K exact); stretch: resize each axis alone
+    input_fit: Literal["crop", "stretch"] = "crop"
     device: str = "cpu"
     # fast path: BatchNorm folded into the convolutions, channels_last, reduced-precision autocast
     fast_path: bool = False

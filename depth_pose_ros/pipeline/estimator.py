@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from depth_pose_ros.eval.flow_metrics import resize_flow
-from depth_pose_ros.geometry.camera import scale_intrinsics, validate_intrinsics
+from depth_pose_ros.geometry.camera import crop_intrinsics, scale_intrinsics, validate_intrinsics
 from depth_pose_ros.geometry.dis_flow import dis_flow
 from depth_pose_ros.geometry.distortion import Distortion, Undistorter
 from depth_pose_ros.geometry.masks import fb_consistency_np
@@ -283,8 +283,8 @@ class Estimator:
         state; the streaming state is left untouched. For pairwise benchmarks such as KITTI 2015."""
         if self.model.flow_decoder is None:
             raise ValueError("this model has no flow decoder")
-        a = self._network_input(to_rgb_or_gray(image1))
-        b = self._network_input(to_rgb_or_gray(image2))
+        a, _ = self._network_input(to_rgb_or_gray(image1))
+        b, _ = self._network_input(to_rgb_or_gray(image2))
         with torch.inference_mode(), self._autocast():
             feats_a, state = self.model.encode(self._to_tensor(a), None)
             feats_b, _ = self.model.encode(self._to_tensor(b), state)
@@ -315,9 +315,7 @@ class Estimator:
         ph, pw = self.pose_size((h, w))
         pose_image = cv2.resize(to_gray_u8(img), (pw, ph), interpolation=cv2.INTER_AREA)
         K_pose = np.asarray(scale_intrinsics(K, pw / w, ph / h), dtype=np.float64)
-        cfg = self.config
-        net_image = self._network_input(img)
-        K_net = np.asarray(scale_intrinsics(K, cfg.width / w, cfg.height / h), dtype=np.float64)
+        net_image, K_net = self._network_input(img, K)
         return _Prepared(net_image, K_net, pose_image, K_pose, self._to_tensor(net_image), pw / w)
 
     def _network(self, frame: _Prepared):
@@ -451,11 +449,30 @@ class Estimator:
         self._velocity = motion  # the one constant-velocity memory
         return motion
 
-    def _network_input(self, img: np.ndarray) -> np.ndarray:
+    def _network_input(self, img: np.ndarray,
+                       K: Optional[np.ndarray] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """The network image of a camera image, and its exact intrinsics (when ``K`` is given).
+
+        ``input_fit: crop`` keeps the aspect ratio: resize until the image covers the network size, then
+        crop the centre (the network never sees a stretched world, and K stays a pinhole K with
+        fx/fy of the camera); ``stretch`` resizes both axes independently.
+        """
         cfg = self.config
-        if img.shape[:2] != (cfg.height, cfg.width):
-            img = cv2.resize(img, (cfg.width, cfg.height), interpolation=cv2.INTER_AREA)
-        return np.ascontiguousarray(match_channels(img, self.channels))
+        h, w = img.shape[:2]
+        K_net = None
+        if cfg.input_fit == "stretch" or (h, w) == (cfg.height, cfg.width):
+            if (h, w) != (cfg.height, cfg.width):
+                img = cv2.resize(img, (cfg.width, cfg.height), interpolation=cv2.INTER_AREA)
+            if K is not None:
+                K_net = np.asarray(scale_intrinsics(K, cfg.width / w, cfg.height / h), dtype=np.float64)
+        else:
+            s = max(cfg.width / w, cfg.height / h)
+            rw, rh = max(cfg.width, int(round(w * s))), max(cfg.height, int(round(h * s)))
+            x0, y0 = (rw - cfg.width) // 2, (rh - cfg.height) // 2
+            img = cv2.resize(img, (rw, rh), interpolation=cv2.INTER_AREA)[y0:y0 + cfg.height, x0:x0 + cfg.width]
+            if K is not None:
+                K_net = np.asarray(crop_intrinsics(scale_intrinsics(K, rw / w, rh / h), x0, y0), dtype=np.float64)
+        return np.ascontiguousarray(match_channels(img, self.channels)), K_net
 
     def _to_tensor(self, img: np.ndarray) -> torch.Tensor:
         x = image_to_tensor(img, self.channels, self.device)[None]

@@ -6,8 +6,10 @@ numbers keeps that simple. Every report covers the window since the previous one
 latency tail shows what is happening *now*, while totals show the whole run.
 
 Level rules (``DiagnosticStatus``): ERROR when frames arrive but none could be processed in the
-window (every one was bad input), WARN when no image arrived, when frames were dropped because the
-estimator is slower than the camera, or when the last pose is a constant-velocity guess; else OK.
+window (every one was bad input), WARN when no image arrived (with a hint when a publisher exists: large
+frames under best-effort QoS), while a metric scale source has not converged yet (outputs flagged or
+held back, ``scale_status``), when frames were dropped because the estimator is slower than the camera,
+or when the last pose is a constant-velocity guess; else OK.
 """
 from __future__ import annotations
 
@@ -45,6 +47,10 @@ class WindowReport:
     last_error: str
     totals: dict[str, int] = field(default_factory=dict)
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    held: int = 0  # frames processed but held back (scale.warmup: hold, scale not converged)
+    scale_status: str = "monocular"  # monocular (no metric source) | warming_up | converged
+    metric_scale: float = 1.0
+    plane_inlier_ratio: float = 0.0
 
     @property
     def rate_hz(self) -> float:
@@ -54,19 +60,23 @@ class WindowReport:
 class NodeStats:
     """Thread-safe counters; :meth:`report` returns the current window and starts a new one."""
 
-    def __init__(self) -> None:
+    def __init__(self, scale_source: str = "none") -> None:
         self._lock = threading.Lock()
-        self.totals = {"received": 0, "processed": 0, "dropped": 0, "skipped": 0, "resets": 0}
+        self.totals = {"received": 0, "processed": 0, "dropped": 0, "skipped": 0, "held": 0, "resets": 0}
         self.skipped_by_reason: dict[str, int] = {}
         self._new_window()
         self.status = "none"
         self.inlier_ratio = 0.0
         self.confidence = 0.0
         self.scale = 1.0
+        self.metric_scale = 1.0
+        self.plane_inlier_ratio = 0.0
+        self._metric = scale_source != "none"
+        self.scale_status = "warming_up" if self._metric else "monocular"
         self.last_error = ""
 
     def _new_window(self) -> None:
-        self._w = {"received": 0, "processed": 0, "dropped": 0, "skipped": 0}
+        self._w = {"received": 0, "processed": 0, "dropped": 0, "skipped": 0, "held": 0}
         self._latency: list[float] = []
         self._stages: dict[str, list[float]] = {name: [] for name in STAGES}
 
@@ -91,21 +101,30 @@ class NodeStats:
             self.totals["resets"] += 1
 
     def processed(self, latency_ms: float, stages_ms: dict[str, float], status: str, inlier_ratio: float,
-                  confidence: float, scale: float) -> None:
-        """One published frame: its latency (node clock) and the duration of each of :data:`STAGES`."""
+                  confidence: float, scale: float, *, scale_converged: bool = True, held: bool = False,
+                  metric_scale: float = 1.0, plane_inlier_ratio: float = 0.0) -> None:
+        """One processed frame: its latency (node clock), the duration of each of :data:`STAGES`, and
+        whether its outputs were held back because the metric scale has not converged yet."""
         with self._lock:
             self._count("processed")
+            if held:
+                self._count("held")
             self._latency.append(float(latency_ms))
             for name, values in self._stages.items():
                 values.append(float(stages_ms.get(name, float("nan"))))
             self.status, self.inlier_ratio, self.confidence, self.scale = status, inlier_ratio, confidence, scale
+            self.metric_scale, self.plane_inlier_ratio = metric_scale, plane_inlier_ratio
+            if self._metric:
+                self.scale_status = "converged" if scale_converged else "warming_up"
 
     def report(self, seconds: float) -> WindowReport:
         with self._lock:
             out = WindowReport(seconds=float(seconds), latency_ms=self._latency, stages_ms=self._stages,
                                inlier_ratio=self.inlier_ratio, confidence=self.confidence, status=self.status,
                                scale=self.scale, last_error=self.last_error, totals=dict(self.totals),
-                               skipped_by_reason=dict(self.skipped_by_reason), **self._w)
+                               skipped_by_reason=dict(self.skipped_by_reason), scale_status=self.scale_status,
+                               metric_scale=self.metric_scale, plane_inlier_ratio=self.plane_inlier_ratio,
+                               **self._w)
             self._new_window()
             return out
 
@@ -118,12 +137,17 @@ def _stats(values: list[float]) -> tuple[str, str, str]:
     return f"{np.mean(a):.1f}", f"{np.percentile(a, 95):.1f}", f"{np.max(a):.1f}"
 
 
-def level_and_message(r: WindowReport) -> tuple[bytes, str]:
-    """Diagnostic level and one-line summary of a window (see the module docstring)."""
+def level_and_message(r: WindowReport, hint: str = "") -> tuple[bytes, str]:
+    """Diagnostic level and one-line summary of a window (see the module docstring); ``hint`` is added to
+    the no-image warning (why nothing may arrive)."""
     if r.received == 0:
-        return DiagnosticStatus.WARN, "no images received"
+        return DiagnosticStatus.WARN, "no images received" + (f": {hint}" if hint else "")
     if r.processed == 0 and r.skipped > 0:
         return DiagnosticStatus.ERROR, f"every frame skipped: {r.last_error}"
+    if r.scale_status == "warming_up" and r.processed > 0:
+        what = ("depth, cloud, odometry, tf and path held back (scale.warmup: hold)" if r.held
+                else "outputs are in monocular units (scale.warmup: publish)")
+        return DiagnosticStatus.WARN, f"metric scale not converged yet: {what}"
     if r.dropped > 0:
         return DiagnosticStatus.WARN, f"estimator slower than the camera: {r.dropped} frame(s) dropped"
     if r.status == "constant_velocity":
@@ -132,9 +156,9 @@ def level_and_message(r: WindowReport) -> tuple[bytes, str]:
 
 
 def diagnostic_array(r: WindowReport, stamp: StampLike, name: str, hardware_id: str,
-                     extra: Optional[dict[str, str]] = None) -> DiagnosticArray:
+                     extra: Optional[dict[str, str]] = None, hint: str = "") -> DiagnosticArray:
     """``diagnostic_msgs/DiagnosticArray`` holding one status for the window ``r``."""
-    level, message = level_and_message(r)
+    level, message = level_and_message(r, hint)
     lat_mean, lat_p95, lat_max = _stats(r.latency_ms)
     stages = {}
     for name, samples in r.stages_ms.items():
@@ -155,7 +179,12 @@ def diagnostic_array(r: WindowReport, stamp: StampLike, name: str, hardware_id: 
         "confidence": f"{r.confidence:.3f}",
         "pose_status": r.status,
         "scale": f"{r.scale:.4f}",
+        "scale_status": r.scale_status,
+        "metric_scale": f"{r.metric_scale:.4f}",
+        "plane_inlier_ratio": f"{r.plane_inlier_ratio:.3f}",
+        "held": str(r.held),
         "last_error": r.last_error,
+        **({"hint": hint} if hint else {}),
         **{f"total_{k}": str(v) for k, v in r.totals.items()},
         **{f"skipped_{k}": str(v) for k, v in r.skipped_by_reason.items()},
         **(extra or {}),

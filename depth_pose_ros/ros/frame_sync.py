@@ -7,7 +7,10 @@ existed) means the node silently does nothing. Here an image is paired when it i
 * :class:`StampedCache` keeps the last few camera_info (or right images) keyed by their header stamp;
   :meth:`StampedCache.lookup` returns the exact stamp when present, else the nearest entry within a
   tolerance, and can wait a little for the exact one (camera drivers publish image and camera_info
-  together, but they travel on two topics and the image may win the race).
+  together, but they travel on two topics and the image may win the race). Entries are evicted in
+  *arrival* order, not by stamp: after a stamp jump back (a bag loop, a restarted driver) the new
+  entries have the smallest stamps, and evicting by stamp would throw each one away as it arrives.
+  An entry far behind the newest one (``restart_ns``) clears the cache: the source restarted.
 * :class:`LatestSlot` holds the newest unprocessed frame only. The subscription callback replaces
   whatever is there (counting it as dropped), so a slow estimator always works on the freshest frame
   and no backlog can build up: latency stays bounded by one processing time.
@@ -39,40 +42,77 @@ class Match(Generic[T]):
 
 
 class StampedCache(Generic[T]):
-    """Bounded, thread-safe store of values keyed by header stamp (ns), oldest evicted first.
+    """Bounded, thread-safe store of values keyed by header stamp (ns), the earliest *arrived* evicted first.
 
-    Written from the subscription thread, read from the worker thread.
+    Written from the subscription thread, read from the worker thread. ``restart_ns``: an entry whose
+    stamp is more than this behind the newest cached stamp clears the cache before it is stored (the
+    stream restarted; the old entries can only be mistaken for new ones). None: never.
     """
 
-    def __init__(self, capacity: int = 30) -> None:
+    def __init__(self, capacity: int = 30, restart_ns: Optional[int] = None) -> None:
         if capacity < 1:
             raise ValueError(f"capacity: must be >= 1, got {capacity}")
+        if restart_ns is not None and restart_ns < 0:
+            raise ValueError(f"restart_ns: must be >= 0, got {restart_ns}")
         self.capacity = int(capacity)
-        self._stamps: list[int] = []  # sorted
-        self._values: dict[int, T] = {}
+        self.restart_ns = None if restart_ns is None else int(restart_ns)
+        self._stamps: list[int] = []  # sorted, for the nearest-stamp search
+        self._values: dict[int, T] = {}  # in arrival order (a repeated stamp counts as a new arrival)
         self._cond = threading.Condition()
         self.received = 0  # entries ever added
+        self.restarts = 0  # times an entry far behind the newest cleared the cache
 
     def __len__(self) -> int:
         with self._cond:
             return len(self._stamps)
 
-    def add(self, stamp_ns: int, value: T) -> None:
-        """Store ``value`` under ``stamp_ns`` (a repeated stamp replaces the older value)."""
+    def add(self, stamp_ns: int, value: T) -> bool:
+        """Store ``value`` under ``stamp_ns`` (a repeated stamp replaces the older value).
+
+        Returns True when the entry was far enough behind the newest one to clear the cache first.
+        """
         stamp_ns = int(stamp_ns)
         with self._cond:
-            if stamp_ns not in self._values:
+            restarted = (self.restart_ns is not None and bool(self._stamps)
+                         and stamp_ns < self._stamps[-1] - self.restart_ns)
+            if restarted:
+                self._stamps.clear()
+                self._values.clear()
+                self.restarts += 1
+            if stamp_ns in self._values:
+                del self._values[stamp_ns]  # re-inserted below: it arrived again, now
+            else:
                 bisect.insort(self._stamps, stamp_ns)
             self._values[stamp_ns] = value
-            while len(self._stamps) > self.capacity:
-                del self._values[self._stamps.pop(0)]
+            while len(self._values) > self.capacity:
+                self._remove(next(iter(self._values)))
             self.received += 1
             self._cond.notify_all()
+            return restarted
+
+    def discard_after(self, stamp_ns: int) -> int:
+        """Remove the entries with a stamp later than ``stamp_ns``; returns how many were removed.
+
+        After the images jumped back in time, entries from before the jump are later than the new
+        images and would otherwise still be found as "nearest" matches.
+        """
+        with self._cond:
+            i = bisect.bisect_right(self._stamps, int(stamp_ns))
+            stale = self._stamps[i:]
+            for s in stale:
+                del self._values[s]
+            del self._stamps[i:]
+            return len(stale)
 
     def clear(self) -> None:
         with self._cond:
             self._stamps.clear()
             self._values.clear()
+
+    def _remove(self, stamp_ns: int) -> None:
+        """Drop one entry (caller holds the lock)."""
+        del self._values[stamp_ns]
+        del self._stamps[bisect.bisect_left(self._stamps, stamp_ns)]
 
     def lookup(self, stamp_ns: int, tolerance_ns: int, wait_s: float = 0.0) -> Optional[Match[T]]:
         """Entry at exactly ``stamp_ns``, else the nearest within ``tolerance_ns``, else None.

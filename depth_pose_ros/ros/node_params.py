@@ -16,14 +16,14 @@ from __future__ import annotations
 import array
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from depth_pose_ros.pipeline.config import EstimatorConfig
-from depth_pose_ros.ros.odometry_math import make_transform
+from depth_pose_ros.ros.odometry_math import OPTICAL_IN_BODY_RPY, make_transform
 from depth_pose_ros.utils import config as config_utils
 
 NODE_NAME = "depth_pose_node"
@@ -31,6 +31,15 @@ NODE_NAME = "depth_pose_node"
 DEFAULT_CHECKPOINT = Path("default") / "model.safetensors"
 #: Parameters every rclpy node has; never reported as unknown.
 BUILTIN_PARAMETERS = frozenset({"use_sim_time", "start_type_description_service"})
+#: Image encodings the node takes as a camera image (sensor_msgs/Image): the one list every message and
+#: description names. 32FC1 decodes too, but it is a depth image, not a camera image.
+CAMERA_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "8UC1", "8UC3", "8UC4",
+                                     "16UC1")
+#: Choices of ``output.size`` and ``scale.warmup``.
+OUTPUT_SIZES: tuple[str, ...] = ("camera", "network")
+SCALE_WARMUP: tuple[str, ...] = ("publish", "hold")
+#: camera_link -> optical frame (REP 103): optical z (forward) = body x, optical x (right) = body -y.
+T_LINK_OPTICAL: np.ndarray = make_transform([0.0, 0.0, 0.0], OPTICAL_IN_BODY_RPY)
 
 
 @dataclass(frozen=True)
@@ -41,8 +50,6 @@ class ParamSpec:
     default: Any
     description: str
 
-
-_HALF_PI = round(math.pi / 2, 10)
 
 #: Node parameter -> EstimatorConfig field (dotted). Their defaults are the dataclass's; a value given
 #: to the node overrides the model folder's estimator.yaml only when it was set (docs/architecture.md).
@@ -94,8 +101,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     _estimator_param("scale.camera_height_m", "Height of the camera above the ground (camera_height source)."),
     _estimator_param("scale.stereo_baseline_m", "Stereo baseline (m) for the stereo source; must be > 0 then."),
     # -- topics
-    ParamSpec("topics.image", "image", "Image topic (sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8, mono8, "
-                                       "mono16); remap it or set it here."),
+    ParamSpec("topics.image", "image", f"Image topic (sensor_msgs/Image: {', '.join(CAMERA_ENCODINGS)}); remap "
+                                       "it or set it here."),
     ParamSpec("topics.use_compressed", False, "Subscribe <topics.image>/compressed (CompressedImage, jpeg/png) "
                                               "instead of the raw image."),
     ParamSpec("topics.camera_info", "camera_info", "CameraInfo topic paired with the image by stamp."),
@@ -111,25 +118,43 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     # -- frames
     ParamSpec("frames.odom", "odom", "Odometry frame (REP 105): base_link's pose at the first frame."),
     ParamSpec("frames.base", "base_link", "Robot body frame (x forward, y left, z up)."),
-    ParamSpec("frames.camera", "", "Camera optical frame (z forward, x right, y down) of the outputs; empty: "
-                                   "the image's header.frame_id."),
-    ParamSpec("camera_to_base.xyz", [0.0, 0.0, 1.65], "Camera position in base_link (m), published on "
-                                                      "/tf_static as base_link -> camera frame."),
-    ParamSpec("camera_to_base.rpy", [-_HALF_PI, 0.0, -_HALF_PI],
-              "Camera optical frame orientation in base_link, fixed-axis roll pitch yaw (rad). The default "
-              "is a forward-looking camera: optical z -> base x."),
+    ParamSpec("frames.camera_link", "camera_link", "Camera body frame (x forward, y left, z up, REP 103), placed "
+                                                   "in base_link by camera_to_base; the optical frame hangs below "
+                                                   "it with the REP 103 optical rotation. Empty: no camera_link "
+                                                   "(base_link -> optical frame directly, same pose)."),
+    ParamSpec("frames.camera", "", "Camera optical frame (z forward, x right, y down) of depth, depth/camera_info, "
+                                   "depth/colored and points; empty: the image's header.frame_id (else "
+                                   "camera_optical_frame)."),
+    ParamSpec("camera_to_base.xyz", [0.0, 0.0, 1.65], "camera_link position in base_link (m), published on "
+                                                      "/tf_static as base_link -> camera_link."),
+    ParamSpec("camera_to_base.rpy", [0.0, 0.0, 0.0],
+              "camera_link orientation in base_link, fixed-axis roll pitch yaw (rad), body convention (x "
+              "forward): [0, 0, 0] is a forward-looking camera. The optical rotation (-pi/2, 0, -pi/2) is "
+              "added by the node (camera_link -> optical frame)."),
     # -- outputs
+    ParamSpec("output.size", "camera", "Size of depth, depth/colored and points: camera (the input image's size, "
+                                       "depth registered to it with its K, upsampled edge-aware: never "
+                                       "interpolated across depth jumps) or network (the network's size and its K: "
+                                       "cheaper, coarser)."),
+    ParamSpec("scale.warmup", "publish", "Until the metric scale source has converged (scale.source camera_height "
+                                         "or stereo): publish (outputs in monocular units, flagged in /diagnostics) "
+                                         "or hold (depth, cloud, odometry, tf and path held back)."),
     ParamSpec("publish.depth", True, "Publish depth (32FC1, m) and depth/camera_info."),
     ParamSpec("publish.colored_depth", True, "Publish depth/colored (rgb8, inverse-depth colour map)."),
-    ParamSpec("publish.cloud", True, "Publish points (PointCloud2 xyz + rgb in the camera frame)."),
+    ParamSpec("publish.cloud", True, "Publish points (PointCloud2 xyz + rgb in the camera optical frame)."),
     ParamSpec("publish.odom", True, "Publish odom (nav_msgs/Odometry)."),
-    ParamSpec("publish.tf", True, "Broadcast odom -> base_link on /tf and base_link -> camera on /tf_static."),
+    ParamSpec("publish.tf", True, "Broadcast odom -> base_link on /tf and base_link -> camera_link -> optical "
+                                  "frame on /tf_static."),
     ParamSpec("publish.path", True, "Publish path (nav_msgs/Path of the base_link poses)."),
     ParamSpec("publish.diagnostics", True, "Publish /diagnostics (rate, latency, drops, inliers, status)."),
-    ParamSpec("cloud.stride", 4, "Use every stride-th pixel in x and y for the cloud."),
+    ParamSpec("cloud.stride", 4, "Use every stride-th pixel in x and y of the published depth for the cloud."),
     ParamSpec("cloud.max_range_m", 40.0, "Leave out cloud points farther than this (m)."),
     ParamSpec("path.max_length", 1000, "Poses kept in the published path (oldest dropped)."),
-    ParamSpec("qos.image", "sensor_data", "Image subscription QoS: sensor_data, reliable, latched, system_default."),
+    ParamSpec("path.period_s", 1.0, "Publish the path at most this often (node clock, from a timer, not per frame: "
+                                    "its cost grows with its length); 0: with every frame."),
+    ParamSpec("qos.image", "sensor_data", "Image subscription QoS: sensor_data, reliable, latched, system_default. "
+                                          "Large frames (about 1 MB and more) are mostly lost under best effort "
+                                          "(sensor_data); reliable delivers them from a reliable publisher."),
     ParamSpec("qos.camera_info", "sensor_data", "camera_info / stereo subscription QoS."),
     ParamSpec("qos.output", "reliable", "QoS of depth, cloud, odom and path publishers (reliable matches "
                                         "both reliable and best-effort subscribers, e.g. rviz)."),
@@ -157,16 +182,22 @@ class NodeSettings:
     fallback_K: Optional[np.ndarray]  # 3x3 from intrinsics.* when all four are > 0
     odom_frame: str
     base_frame: str
-    camera_frame: str
-    T_base_cam: np.ndarray
+    camera_link_frame: str  # "" = no camera_link frame
+    camera_frame: str  # optical; "" = the image's header.frame_id
+    T_base_link: np.ndarray  # camera_link in base_link (camera_to_base.*)
+    T_base_cam: np.ndarray  # the optical frame in base_link: T_base_link @ T_LINK_OPTICAL (odometry uses it)
+    output_size: str
+    scale_warmup: str
     publish: dict[str, bool]
     cloud_stride: int
     cloud_max_range_m: float
     path_max_length: int
+    path_period_s: float
     qos_image: str
     qos_camera_info: str
     qos_output: str
     diagnostics_period_s: float
+    warnings: list[str] = field(default_factory=list)  # valid but suspicious values, for the node to log
 
     def publishes(self, what: str) -> bool:
         return bool(self.publish.get(what, False))
@@ -222,13 +253,7 @@ def parse_settings(values: Mapping[str, Any], explicit: Optional[Iterable[str]] 
             node = node.setdefault(part, {})
         node[leaf] = value
     layers.append(given)
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        merged = config_utils.deep_merge(merged, layer)
-    try:  # validated now (a wrong value fails at start-up); the model folder is merged in make_estimator
-        est = config_utils.from_dict(EstimatorConfig, merged)
-    except ValueError as exc:
-        raise ValueError(f"estimator parameters: {exc}") from None
+    # Node-side checks first, so a wrong value is reported under the parameter's own name.
     for name in ("input.height", "input.width"):
         value = get(name, int)
         if value < 0 or value % 32:
@@ -237,14 +262,24 @@ def parse_settings(values: Mapping[str, Any], explicit: Optional[Iterable[str]] 
                  "cloud.max_range_m"):
         if not get(name, float) > 0:
             raise ValueError(f"{name}: must be > 0, got {v[name]}")
-    if est.scale.source == "stereo" and not est.scale.stereo_baseline_m > 0:
-        raise ValueError("scale.stereo_baseline_m: must be > 0 when scale.source is stereo")
-    for name in ("camera_info.tolerance_s", "camera_info.wait_s", "num_threads", "seed"):
+    for name in ("camera_info.tolerance_s", "camera_info.wait_s", "num_threads", "seed", "path.period_s"):
         if get(name, float) < 0:
             raise ValueError(f"{name}: must be >= 0, got {v[name]}")
     for name in ("cloud.stride", "path.max_length"):
         if get(name, int) < 1:
             raise ValueError(f"{name}: must be >= 1, got {v[name]}")
+    for name, choices in (("output.size", OUTPUT_SIZES), ("scale.warmup", SCALE_WARMUP)):
+        if get(name, str) not in choices:
+            raise ValueError(f"{name}: {v[name]!r} is not one of {', '.join(choices)}")
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = config_utils.deep_merge(merged, layer)
+    try:  # validated now (a wrong value fails at start-up); the model folder is merged in make_estimator
+        est = config_utils.from_dict(EstimatorConfig, merged)
+    except ValueError as exc:
+        raise ValueError(f"estimator parameters: {exc}") from None
+    if est.scale.source == "stereo" and not est.scale.stereo_baseline_m > 0:
+        raise ValueError("scale.stereo_baseline_m: must be > 0 when scale.source is stereo")
     from depth_pose_ros.ros.qos import QOS_NAMES
 
     for name in ("qos.image", "qos.camera_info", "qos.output"):
@@ -253,8 +288,12 @@ def parse_settings(values: Mapping[str, Any], explicit: Optional[Iterable[str]] 
     for name in ("topics.image", "topics.camera_info", "frames.odom", "frames.base"):
         if not get(name, str).strip():
             raise ValueError(f"{name}: must not be empty")
-    if get("frames.odom", str) == get("frames.base", str):
-        raise ValueError(f"frames.odom and frames.base must differ, both are {v['frames.odom']!r}")
+    frames = {name: get(name, str) for name in ("frames.odom", "frames.base", "frames.camera_link", "frames.camera")}
+    named = [(k, f) for k, f in frames.items() if f]
+    for i, (key, frame) in enumerate(named):
+        for other_key, other in named[i + 1:]:
+            if frame == other:
+                raise ValueError(f"{key} and {other_key} must differ, both are {frame!r}")
 
     fx, fy, cx, cy = (get(f"intrinsics.{k}", float) for k in ("fx", "fy", "cx", "cy"))
     fallback_K = None
@@ -263,9 +302,14 @@ def parse_settings(values: Mapping[str, Any], explicit: Optional[Iterable[str]] 
     elif any(x > 0 for x in (fx, fy, cx, cy)):
         raise ValueError(f"intrinsics.fx/fy/cx/cy: set all four (> 0) or none, got {fx}, {fy}, {cx}, {cy}")
     try:
-        T_base_cam = make_transform(get("camera_to_base.xyz", list), get("camera_to_base.rpy", list))
+        T_base_link = make_transform(get("camera_to_base.xyz", list), get("camera_to_base.rpy", list))
     except ValueError as exc:
         raise ValueError(f"camera_to_base: {exc}") from None
+    warnings = []
+    if np.allclose(get("camera_to_base.rpy", list), OPTICAL_IN_BODY_RPY, atol=1e-3):
+        warnings.append("camera_to_base.rpy is the optical rotation [-pi/2, 0, -pi/2]; it now describes "
+                        "camera_link (x forward) and the node adds the optical rotation itself, so this camera "
+                        "looks to the right (base_link -y). A forward-looking camera is [0, 0, 0].")
 
     return NodeSettings(
         estimator=est,
@@ -280,18 +324,24 @@ def parse_settings(values: Mapping[str, Any], explicit: Optional[Iterable[str]] 
         camera_info_tolerance_s=get("camera_info.tolerance_s", float),
         camera_info_wait_s=get("camera_info.wait_s", float),
         fallback_K=fallback_K,
-        odom_frame=get("frames.odom", str),
-        base_frame=get("frames.base", str),
-        camera_frame=get("frames.camera", str),
-        T_base_cam=T_base_cam,
+        odom_frame=frames["frames.odom"],
+        base_frame=frames["frames.base"],
+        camera_link_frame=frames["frames.camera_link"],
+        camera_frame=frames["frames.camera"],
+        T_base_link=T_base_link,
+        T_base_cam=T_base_link @ T_LINK_OPTICAL,
+        output_size=get("output.size", str),
+        scale_warmup=get("scale.warmup", str),
         publish={k.split(".", 1)[1]: get(k, bool) for k in PARAMETER_NAMES if k.startswith("publish.")},
         cloud_stride=get("cloud.stride", int),
         cloud_max_range_m=get("cloud.max_range_m", float),
         path_max_length=get("path.max_length", int),
+        path_period_s=get("path.period_s", float),
         qos_image=get("qos.image", str),
         qos_camera_info=get("qos.camera_info", str),
         qos_output=get("qos.output", str),
         diagnostics_period_s=get("diagnostics.period_s", float),
+        warnings=warnings,
     )
 
 
@@ -330,10 +380,33 @@ def make_estimator(settings: NodeSettings, warn: Callable[[str], None] = print):
         path = Path(settings.checkpoint).expanduser()
         if not path.exists():
             raise FileNotFoundError(f"checkpoint: file not found: {path}")
-    from depth_pose_ros.pipeline.factory import build_estimator
+    from depth_pose_ros.nets.zoo import resolve_checkpoint
+    from depth_pose_ros.pipeline.factory import build_estimator, estimator_config
 
+    # The device is checked before any weights are loaded: loading onto a missing CUDA device fails deep
+    # inside the checkpoint reader with an error that does not name the parameter.
+    check_device(estimator_config(resolve_checkpoint(settings.checkpoint or None), settings.estimator_layers).device)
     return build_estimator(settings.checkpoint or None, layers=settings.estimator_layers,
                            model_config=settings.model_config, seed=settings.seed, warn=warn)
+
+
+def check_device(name: str) -> None:
+    """ValueError (one line, naming the ``device`` parameter) unless torch can use device ``name`` here."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"device: {name!r} is not a torch device ({exc})") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device: {name!r}: CUDA is not available on this machine (use device cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device: {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device: {name!r}: MPS is not available on this machine (use device cpu)")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device: {name!r}: only cpu, cuda[:N] and mps are supported")
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

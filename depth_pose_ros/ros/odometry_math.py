@@ -26,6 +26,9 @@ from typing import Optional
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from depth_pose_ros.geometry.camera import backproject_np
+from depth_pose_ros.geometry.se3_np import invert_np
+
 #: roll, pitch, yaw of a forward-looking camera's optical frame in a REP 103 body frame: optical z
 #: (forward) -> body x, optical x (right) -> body -y, optical y (down) -> body -z.
 OPTICAL_IN_BODY_RPY: tuple[float, float, float] = (-math.pi / 2, 0.0, -math.pi / 2)
@@ -64,14 +67,6 @@ def make_transform(xyz: Sequence[float], rpy: Sequence[float]) -> np.ndarray:
     return T
 
 
-def _inv(T: np.ndarray) -> np.ndarray:
-    out = np.eye(4)
-    R = T[:3, :3]
-    out[:3, :3] = R.T
-    out[:3, 3] = -R.T @ T[:3, 3]
-    return out
-
-
 def base_pose(T_world_cam: np.ndarray, T_base_cam: np.ndarray) -> np.ndarray:
     """``T_odom_base`` from the camera pose.
 
@@ -81,7 +76,7 @@ def base_pose(T_world_cam: np.ndarray, T_base_cam: np.ndarray) -> np.ndarray:
     Returns:
         4x4 ``T_odom_base`` (maps base_link points into odom; odom = base_link at the first frame).
     """
-    return T_base_cam @ np.asarray(T_world_cam, dtype=np.float64) @ _inv(T_base_cam)
+    return T_base_cam @ np.asarray(T_world_cam, dtype=np.float64) @ invert_np(T_base_cam)
 
 
 def base_motion(T_cur_prev: np.ndarray, T_base_cam: np.ndarray) -> np.ndarray:
@@ -91,7 +86,7 @@ def base_motion(T_cur_prev: np.ndarray, T_base_cam: np.ndarray) -> np.ndarray:
         T_cur_prev: camera motion, maps points of the previous camera into the current camera.
         T_base_cam: the extrinsic, maps camera-frame points into base_link.
     """
-    return T_base_cam @ _inv(np.asarray(T_cur_prev, dtype=np.float64)) @ _inv(T_base_cam)
+    return T_base_cam @ invert_np(np.asarray(T_cur_prev, dtype=np.float64)) @ invert_np(T_base_cam)
 
 
 def base_twist(T_cur_prev: Optional[np.ndarray], dt: float,
@@ -159,28 +154,4 @@ def depth_to_points(depth: np.ndarray, K: np.ndarray, stride: int = 1, max_range
     ``image`` (HxWx3 RGB or HxW gray uint8 of the same size) gives the colours; returns
     (Nx3 float32 xyz, Nx3 uint8 RGB or None).
     """
-    d = np.asarray(depth, dtype=np.float32)
-    if d.ndim != 2:
-        raise ValueError(f"depth: expected an HxW array, got shape {d.shape}")
-    if int(stride) < 1:
-        raise ValueError(f"stride: must be >= 1, got {stride}")
-    stride = int(stride)
-    h, w = d.shape
-    vs, us = np.mgrid[0:h:stride, 0:w:stride]
-    z = d[::stride, ::stride]
-    Kf = np.asarray(K, dtype=np.float64)
-    x = (us - Kf[0, 2]) / Kf[0, 0] * z
-    y = (vs - Kf[1, 2]) / Kf[1, 1] * z
-    xyz = np.stack([x, y, z], axis=-1).reshape(-1, 3).astype(np.float32)
-    valid = np.isfinite(z).reshape(-1) & (z.reshape(-1) > 0)
-    if np.isfinite(max_range_m):
-        valid &= np.einsum("ij,ij->i", xyz, xyz) <= float(max_range_m) ** 2
-    rgb = None
-    if image is not None:
-        img = np.asarray(image)
-        if img.shape[:2] != (h, w) or img.dtype != np.uint8:
-            raise ValueError(f"image: expected uint8 of size {h}x{w} like depth, got {img.shape} {img.dtype}")
-        sub = img[::stride, ::stride]
-        rgb = (np.repeat(sub[..., None], 3, axis=2) if sub.ndim == 2 else sub[..., :3]).reshape(-1, 3)
-        rgb = rgb[valid]
-    return xyz[valid], rgb
+    return backproject_np(depth, K, stride, max_range=max_range_m, image=image)

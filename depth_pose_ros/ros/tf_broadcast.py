@@ -23,6 +23,7 @@ class TfBroadcaster:
     """``send`` for /tf and ``send_static`` for /tf_static (static transforms accumulate by child frame)."""
 
     def __init__(self, node: Node) -> None:
+        self._node = node
         self._static: dict[str, TransformStamped] = {}
         try:  # a sourced ROS 2 install: behave exactly like everyone else's broadcasters
             import tf2_ros
@@ -49,3 +50,12 @@ class TfBroadcaster:
         for t in transforms:
             self._static[t.child_frame_id] = t
         self._pub_static.publish(TFMessage(transforms=list(self._static.values())))
+
+    def destroy(self) -> None:
+        """Destroy the publishers (a lifecycle node's cleanup); the broadcaster is unusable afterwards."""
+        publishers = [getattr(b, "pub_tf", None) for b in (self._tf2_dynamic, self._tf2_static) if b is not None]
+        publishers += [getattr(self, name, None) for name in ("_pub", "_pub_static")]
+        for pub in publishers:
+            if pub is not None:
+                self._node.destroy_publisher(pub)
+        self._static.clear()

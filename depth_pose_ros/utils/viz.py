@@ -34,10 +34,10 @@ def _to_numpy(x: Any, name: str) -> np.ndarray:
 class DepthColorizer:
     """``DepthColorizer()(depth)`` -> HxWx3 uint8 RGB; near is bright, far is dark (MAGMA by default).
 
-    Cheap enough for every frame of a live node (~0.5 ms at 192x640): the range comes from the
-    percentiles of every ``sample_stride``-th pixel in x and y (the range of a smooth depth map
-    barely moves), and the colour map is a 256-entry RGB lookup table built once and applied by
-    ``cv2.applyColorMap`` (10x faster than numpy fancy indexing).
+    Cheap enough for every frame of a live node (timings: docs/bench_node.md, publish stage): the range
+    comes from the percentiles of every ``sample_stride``-th pixel in x and y (the range of a smooth
+    depth map barely moves), and the colour map is a 256-entry RGB lookup table built once and applied
+    by ``cv2.applyColorMap`` (much faster than numpy fancy indexing, same page).
     """
 
     def __init__(self, colormap: int = cv2.COLORMAP_MAGMA, percentile: float = 95.0, sample_stride: int = 4) -> None:

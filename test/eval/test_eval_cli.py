@@ -137,15 +137,21 @@ def test_pose_frame_count_mismatch_is_an_error(tmp_path: Path, capsys: pytest.Ca
 
 
 # ---------------------------------------------------------------------------------------------- depth
-def test_depth_folders_with_real_nyu_gt(
-    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _nyu_folders(data_dir: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(NYU mini folder, empty pred folder, empty GT folder); skips without the data."""
     nyu = data_dir / "nyu_mini"
     if not (nyu / "depth_0.png").is_file():
         pytest.skip(f"NYU mini not found under {nyu}")
     pred_dir, gt_dir = tmp_path / "pred", tmp_path / "gt"
     pred_dir.mkdir()
     gt_dir.mkdir()
+    return nyu, pred_dir, gt_dir
+
+
+def test_depth_folders_with_real_nyu_gt(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nyu, pred_dir, gt_dir = _nyu_folders(data_dir, tmp_path)
     for i in range(3):
         shutil.copy(nyu / f"depth_{i}.png", gt_dir / f"depth_{i}.png")  # 16-bit millimetres
         gt_m = cv2.imread(str(nyu / f"depth_{i}.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
@@ -159,6 +165,24 @@ def test_depth_folders_with_real_nyu_gt(
     rc, _, _ = _run(["eval", "depth", "--pred", str(pred_dir), "--gt", str(gt_dir), "--no-median-scale",
                      "--json", str(tmp_path / "d2.json")], capsys)
     assert json.loads((tmp_path / "d2.json").read_text())["summary"]["abs_rel"] > 0.9
+
+
+def test_depth_skips_and_reports_a_corrupt_file(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One corrupt GT PNG costs that image only; the run names it at the end and in the JSON."""
+    nyu, pred_dir, gt_dir = _nyu_folders(data_dir, tmp_path)
+    for i in range(3):
+        shutil.copy(nyu / f"depth_{i}.png", gt_dir / f"depth_{i}.png")
+        shutil.copy(nyu / f"depth_{i}.png", pred_dir / f"depth_{i}.png")
+    (gt_dir / "depth_1.png").write_bytes(b"garbage" * 50)
+    rc, out, _ = _run(["eval", "depth", "--pred", str(pred_dir), "--gt", str(gt_dir),
+                       "--json", str(tmp_path / "d.json")], capsys)
+    assert rc == 0 and "skipped 1 unreadable frame: depth_1 (" in out
+    res = json.loads((tmp_path / "d.json").read_text())
+    assert res["summary"]["num_images"] == 2
+    assert [s["index"] for s in res["skipped_frames"]] == ["depth_1"]
+    assert "depth_1.png" in res["skipped_frames"][0]["reason"]
 
 
 def test_depth_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ import torch
 
 from depth_pose_ros.geometry.camera import (
     backproject,
+    backproject_np,
     crop_intrinsics,
     invert_intrinsics,
     pixel_grid,
@@ -122,3 +123,27 @@ def test_validate_intrinsics_errors_name_the_argument():
         validate_intrinsics(np.diag([-1.0, 1.0, 1.0]))
     with pytest.raises(ValueError, match="last row"):
         validate_intrinsics(np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 2.0]]))
+
+
+def test_backproject_np_matches_the_torch_backprojection_and_filters():
+    """The numpy twin gives the torch points (skew included) and drops bad / far pixels."""
+    K = np.array([[200.0, 3.0, 30.5], [0.0, 180.0, 20.25], [0.0, 0.0, 1.0]])
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(0.5, 20.0, (9, 13)).astype(np.float32)
+    depth[0, 0], depth[1, 1], depth[2, 2] = np.nan, 0.0, -1.0
+    ref = backproject(torch.from_numpy(depth)[None, None].double(),
+                      invert_intrinsics(torch.from_numpy(K)[None])).numpy()[0]  # 3xHxW
+    xyz, rgb = backproject_np(depth, K)
+    ok = np.isfinite(depth) & (depth > 0)
+    np.testing.assert_allclose(xyz, ref[:, ok].T, rtol=1e-6)
+    assert rgb is None and len(xyz) == ok.sum()
+    gray = rng.integers(0, 255, depth.shape, dtype=np.uint8)
+    xyz, rgb = backproject_np(depth, K, stride=2, max_depth=10.0, image=gray)
+    sub = depth[::2, ::2]
+    keep = np.isfinite(sub) & (sub > 0) & (sub < 10.0)
+    assert (xyz[:, 2] < 10.0).all() and len(xyz) == keep.sum()
+    np.testing.assert_array_equal(rgb, np.repeat(gray[::2, ::2][keep][:, None], 3, axis=1))
+    xyz, _ = backproject_np(depth, K, max_range=10.0)
+    assert (np.linalg.norm(xyz, axis=1) <= 10.0 + 1e-5).all()
+    with pytest.raises(ValueError, match="image"):
+        backproject_np(depth, K, image=gray[:3])

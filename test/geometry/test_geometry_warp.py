@@ -8,7 +8,7 @@ from geometry_scenes import render_depth, texture
 
 from depth_pose_ros.geometry.camera import pixel_grid
 from depth_pose_ros.geometry.se3 import axis_angle_to_matrix_np, invert_np, make_pose_np
-from depth_pose_ros.geometry.warp import pixels_to_grid, rigid_flow, warp_by_flow, warp_rigid
+from depth_pose_ros.geometry.warp import pixels_to_grid, rigid_flow, sample_at, warp_by_flow, warp_rigid
 
 K = np.array([[100.0, 0.0, 31.5], [0.0, 100.0, 23.5], [0.0, 0.0, 1.0]])
 
@@ -44,6 +44,19 @@ def test_pixels_to_grid_maps_pixel_centres_to_minus_one_plus_one():
     assert grid[0, 0, 0].tolist() == [-1.0, -1.0]
     assert grid[0, 2, 4].tolist() == [1.0, 1.0]
     assert grid[0, 1, 2].tolist() == [0.0, 0.0]
+
+
+def test_sample_at_reads_pixel_centres_of_another_size_with_either_padding():
+    """Sparse points (a 1xN grid) into a larger image; outside points read the border or zero."""
+    img = torch.arange(4 * 7, dtype=torch.float64).reshape(1, 1, 4, 7)  # value = 7 y + x
+    pix = torch.tensor([[[[0.0, 6.0, 2.5, 9.0]], [[0.0, 3.0, 1.0, 1.0]]]], dtype=torch.float64)  # 1x2x1x4
+    border = sample_at(img, pix)
+    assert border.shape == (1, 1, 1, 4)
+    assert border[0, 0, 0].tolist() == [0.0, 27.0, 9.5, 13.0]  # (9, 1) clamps to the right edge: 7 + 6
+    zeros = sample_at(img, pix, padding="zeros")
+    assert zeros[0, 0, 0, :3].tolist() == [0.0, 27.0, 9.5] and zeros[0, 0, 0, 3].item() == 0.0
+    nan = sample_at(img, torch.full_like(pix, float("nan")))
+    assert torch.isfinite(nan).all()  # a diverged (NaN) point reads the image, never NaN
 
 
 def test_warp_by_flow_integer_and_half_pixel_shifts():

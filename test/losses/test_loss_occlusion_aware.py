@@ -80,11 +80,11 @@ def test_cross_weighted_loss_eq7_hand_example():
     l_d = _px(0.3, 0.1, 0.3)
     e_o = _px(1.0, 1.0, 0.5)
     e_d = _px(1.5, 1.0, 5.0)
-    lam = 0.002
+    lam_ed, lam_eo = 0.002, 0.02  # the paper's defaults: L_Ed joins the flow term, L_Eo the rigid term
     expected = [
-        (0.2 + lam * 1.5) + (0.3 + lam * 1.0),
-        0.0 + (0.1 + lam * 1.0),
-        0.0 + (0.3 + lam * 0.5),
+        (0.2 + lam_ed * 1.5) + (0.3 + lam_eo * 1.0),
+        0.0 + (0.1 + lam_eo * 1.0),
+        0.0 + (0.3 + lam_eo * 0.5),
     ]
     loss, per_pixel = adaptive_cross_weighted_loss(l_o, l_d, e_o, e_d, return_map=True)
     assert per_pixel.flatten().tolist() == pytest.approx(expected, abs=1e-6)

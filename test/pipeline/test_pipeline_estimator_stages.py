@@ -163,3 +163,20 @@ def test_tum_fr1_pairs_with_their_lens_distortion(data_dir):
         rot, _ = relative_pose_errors(results[i].T_cur_prev, gt)
         identity, _ = relative_pose_errors(np.eye(4), gt)
         assert results[i].status == "ok" and float(rot) < 0.25 * float(identity), (i, float(rot), float(identity))
+
+
+def test_network_input_keeps_the_aspect_ratio_and_an_exact_K():
+    """A 1226x370 camera into a 64x192 network: resize to cover + centre crop, fx/fy ratio unchanged, and a
+    bright dot lands in the network image where K_net projects its ray."""
+    K = np.array([[707.0, 0.0, 601.9], [0.0, 707.0, 183.1], [0.0, 0.0, 1.0]])
+    image = np.zeros((370, 1226), np.uint8)
+    X = np.array([1.0, 0.4, 10.0])  # a point in front of the camera
+    u, v = (K @ X)[:2] / X[2]
+    image[int(round(v)) - 6:int(round(v)) + 7, int(round(u)) - 6:int(round(u)) + 7] = 255
+    est = _estimator(flow_source="dis")
+    r = est.step(image, K, 0.0)
+    assert r.image.shape[:2] == (64, 192)
+    assert r.K[0, 0] / r.K[1, 1] == pytest.approx(1.0, abs=1e-3)  # no stretch (whole-pixel resize rounding only)
+    un, vn = (r.K @ X)[:2] / X[2]
+    ys, xs = np.nonzero(r.image > 128)
+    assert abs(xs.mean() - un) < 0.6 and abs(ys.mean() - vn) < 0.6

@@ -64,12 +64,16 @@ class _Recorder:
         self.args, self.kwargs = args, kwargs
 
 
+class _Unless(_Recorder):
+    """Stand-in for UnlessCondition (told apart from IfCondition by its class)."""
+
+
 def _launch_stubs() -> dict[str, types.ModuleType]:
     mods = {}
     for name, attrs in {
         "launch": {"LaunchDescription": _Recorder},
         "launch.actions": {"DeclareLaunchArgument": _Recorder},
-        "launch.conditions": {"IfCondition": _Recorder},
+        "launch.conditions": {"IfCondition": _Recorder, "UnlessCondition": _Unless},
         "launch.substitutions": {"LaunchConfiguration": lambda name: f"$({name})"},
         "launch_ros": {},
         "launch_ros.actions": {"Node": _Recorder},
@@ -94,13 +98,19 @@ def test_launch_file_compiles_and_wires_node_params_and_rviz(monkeypatch, tmp_pa
     entities = namespace["generate_launch_description"]().args[0]
     arguments = {e.args[0]: e.kwargs["default_value"] for e in entities if "default_value" in e.kwargs}
     assert arguments == {"image": "/camera/image_raw", "camera_info": "/camera/camera_info",
-                         "params_file": "/share/depth_pose_ros/config/default.yaml", "rviz": "false"}
+                         "params_file": "/share/depth_pose_ros/config/default.yaml", "rviz": "false",
+                         "lifecycle": "false"}
     nodes = [e for e in entities if "executable" in e.kwargs]
-    node, rviz = nodes
-    assert (node.kwargs["executable"], node.kwargs["name"]) == ("depth_pose_node", NODE_NAME)
-    assert node.kwargs["parameters"] == ["$(params_file)"]  # everything else comes from the YAML
-    assert dict(node.kwargs["remappings"]) == {"image": "$(image)", "image/compressed": ["$(image)", "/compressed"],
-                                              "camera_info": "$(camera_info)"}
+    node, managed, rviz = nodes
+    for n, executable in ((node, "depth_pose_node"), (managed, "depth_pose_lifecycle_node")):
+        assert (n.kwargs["executable"], n.kwargs["name"]) == (executable, NODE_NAME)
+        assert n.kwargs["parameters"] == ["$(params_file)"]  # everything else comes from the YAML
+        assert dict(n.kwargs["remappings"]) == {"image": "$(image)", "image/compressed": ["$(image)", "/compressed"],
+                                                "camera_info": "$(camera_info)"}
+    # exactly one of the two runs: the plain node unless lifecycle:=true
+    assert isinstance(node.kwargs["condition"], _Unless) and node.kwargs["condition"].args == ("$(lifecycle)",)
+    assert not isinstance(managed.kwargs["condition"], _Unless) and managed.kwargs["condition"].args == \
+        ("$(lifecycle)",)
     assert rviz.kwargs["executable"] == "rviz2"
     assert rviz.kwargs["arguments"] == ["-d", "/share/depth_pose_ros/config/depth_pose.rviz"]
     assert rviz.kwargs["condition"].args == ("$(rviz)",)

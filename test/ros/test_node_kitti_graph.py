@@ -37,6 +37,7 @@ from depth_pose_ros.ros.convert import (
     stamp_to_ns,
     transform_msg_to_matrix,
 )
+from depth_pose_ros.ros.depth_registration import register_depth
 from depth_pose_ros.ros.node_params import make_estimator, params_from_yaml, settings_from_params_file
 from depth_pose_ros.ros.odometry_math import base_pose
 from depth_pose_ros.ros.qos import latched_qos, reliable_qos
@@ -55,8 +56,9 @@ OVERRIDES = {
     "flow_source": "dis",  # real motion from classical flow (the seeded network is untrained)
     "num_threads": 1,  # same torch threads in the node and offline: bitwise equal network outputs
     "topics": {"image": "/kitti/image", "camera_info": "/kitti/camera_info"},
-    "cloud": {"stride": 2},
+    "cloud": {"stride": 8},  # camera pixels (output.size: camera): ~7k points of the 1226x370 image
     "diagnostics": {"period_s": 0.5},
+    "path": {"period_s": 0.0},  # with every frame (the timer runs on bag time, which stops with the bag)
 }
 PLAY_RATE = 0.25  # the bag is recorded at 20 Hz: 5 frames per second reach the node
 
@@ -183,10 +185,12 @@ def test_kitti_bag_through_node_matches_offline_estimator(ros_env, executor, tmp
     for topic in ("/depth", "/depth/camera_info", "/depth/colored", "/points"):
         assert {m.header.frame_id for m in out.msgs[topic]} == {"camera_0"}, topic
     assert {(m.header.frame_id, m.child_frame_id) for m in out.msgs["/odom"]} == {("odom", "base_link")}
-    static = [t for m in out.msgs["/tf_static"] for t in m.transforms]
-    assert [(t.header.frame_id, t.child_frame_id) for t in static] == [("base_link", "camera_0")]
+    static = {(t.header.frame_id, t.child_frame_id): transform_msg_to_matrix(t)
+              for m in out.msgs["/tf_static"] for t in m.transforms}
+    assert set(static) == {("base_link", "camera_link"), ("camera_link", "camera_0")}
     settings = settings_from_params_file(DEFAULT_PARAMS, params_from_yaml(overrides_file))
-    np.testing.assert_allclose(transform_msg_to_matrix(static[0]), settings.T_base_cam, atol=1e-9)
+    np.testing.assert_allclose(static["base_link", "camera_link"] @ static["camera_link", "camera_0"],
+                               settings.T_base_cam, atol=1e-9)
 
     # --- the offline estimator on the processed frames (same checkpoint, same parameter files)
     threads = torch.get_num_threads()
@@ -205,10 +209,13 @@ def test_kitti_bag_through_node_matches_offline_estimator(ros_env, executor, tmp
         np.testing.assert_allclose(pose_msg_to_matrix(msg.pose.pose), expected, atol=1e-4, err_msg=str(stamp))
         np.testing.assert_allclose(transform_msg_to_matrix(tf_msg.transforms[0]), expected, atol=1e-4)
         depth, encoding = image_msg_to_numpy(depth_msg)
-        assert encoding == "32FC1" and depth.shape == (96, 320) and np.isfinite(depth).all()
-        np.testing.assert_allclose(depth, offline[stamp].depth, rtol=1e-5)
-        np.testing.assert_allclose(camera_info_to_K(info_msg), offline[stamp].K, rtol=1e-12)
-        assert (info_msg.width, info_msg.height) == (320, 96)
+        h, w = frames[0].shape
+        assert encoding == "32FC1" and depth.shape == (h, w) and np.isfinite(depth).all()
+        # registered to the camera image (output.size: camera): the offline network depth through the same map
+        registered = register_depth(offline[stamp].depth, offline[stamp].K, K, (h, w))
+        np.testing.assert_allclose(depth, registered, rtol=1e-5)
+        np.testing.assert_allclose(camera_info_to_K(info_msg), K, rtol=1e-12)
+        assert (info_msg.width, info_msg.height) == (w, h)
         cov = np.reshape(msg.pose.covariance, (6, 6))
         assert np.isfinite(cov).all() and np.all(np.diag(cov) >= 0)
     statuses = [offline[s].status for s in processed]
@@ -221,7 +228,7 @@ def test_kitti_bag_through_node_matches_offline_estimator(ros_env, executor, tmp
     assert len(out.msgs["/path"][-1].poses) == len(processed)
     np.testing.assert_allclose(pose_msg_to_matrix(out.msgs["/path"][-1].poses[-1].pose), final, atol=1e-12)
     xyz, rgb = cloud_msg_to_numpy(out.msgs["/points"][-1])
-    assert 0 < len(xyz) <= 48 * 160 and np.isfinite(xyz).all() and rgb is not None
+    assert 0 < len(xyz) <= 47 * 154 and np.isfinite(xyz).all() and rgb is not None  # camera pixels, stride 8
     assert np.all(xyz[:, 2] > 0) and np.all(np.linalg.norm(xyz, axis=1) <= 40.0 + 1e-3)
 
     # --- diagnostics on bag time (use_sim_time + the player's /clock)

@@ -1,10 +1,12 @@
 """depth_pose_node in a child process fed bad input by this process: it skips, says why, and keeps going.
 
-Each bad message (unsupported encoding, wrong buffer size, zero size, a depth image, NaN in the
-camera_info K, camera_info of another size, no camera_info at all; garbage and empty CompressedImage)
-must be counted as skipped under its reason in ``/diagnostics`` and logged, and the next good frame
-must still produce depth and odometry. The good frames cycle through every supported encoding. The
-``~/reset`` service and a backward stamp jump must both restart the odometry (one warning per jump).
+Each bad message (unsupported encoding, wrong buffer size, zero size, a depth image, an image too small
+for the network, NaN in the camera_info K, camera_info of another size, no camera_info at all; garbage
+and empty CompressedImage) must be counted as skipped under its reason in ``/diagnostics`` and logged,
+and the next good frame must still produce depth and odometry. The good frames cycle through every
+supported encoding. A camera_info with an unknown distortion model is used without undistortion after
+one warning. The ``~/reset`` service and a backward stamp jump must both restart the odometry (one
+warning per jump). ``device: cuda`` without CUDA stops the node with one error line.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ pytestmark = pytest.mark.ros
 H, W = 120, 360
 K = np.array([[300.0, 0.0, 180.0], [0.0, 300.0, 60.0], [0.0, 0.0, 1.0]])
 K_NET = scale_intrinsics(K, 192 / W, 64 / H)  # pixel centres at integers: c' = (c + 0.5) s - 0.5
+CAMERA_ENCODINGS_TEXT = "rgb8, bgr8, rgba8, bgra8, mono8, mono16, 8UC1, 8UC3, 8UC4, 16UC1"
 SCENE = (np.random.default_rng(0).random((H, W + 200, 3)) * 255).astype(np.uint8)
 
 
@@ -131,7 +134,7 @@ def _node(env, tmp_path: Path, checkpoint: Path, *params: str):
     args = ["-m", "depth_pose_ros.ros.depth_pose_node", "--ros-args", "--params-file",
             str(REPO_ROOT / "config" / "default.yaml"), "-p", f"checkpoint:={checkpoint}",
             "-p", "input.height:=64", "-p", "input.width:=192", "-p", "num_threads:=1",
-            "-p", "diagnostics.period_s:=0.2", "-p", "cloud.stride:=8"]
+            "-p", "diagnostics.period_s:=0.2", "-p", "cloud.stride:=8", "-p", "path.period_s:=0.0"]
     for p in params:
         args += ["-p", p]
     return start_child(args, env, tmp_path / "node.log")
@@ -163,12 +166,14 @@ def test_bad_raw_input_is_skipped_and_node_keeps_publishing_reset_and_time_jump(
         good(1)
         bad_cases = [  # (image, camera_info, reason, text expected in the log)
             (lambda s: _raw("yuv422", H, W, 2 * W, bytes(2 * W * H), s), True, "bad_image",
-             "unsupported encoding 'yuv422'"),
+             f"unsupported encoding 'yuv422'; camera encodings: {CAMERA_ENCODINGS_TEXT}"),
             (lambda s: _raw("rgb8", H, W, 3 * W, bytes(3 * W * H - 7), s), True, "bad_image",
              "expected step*height"),
             (lambda s: _raw("rgb8", 0, 0, 0, b"", s), True, "bad_image", "zero size"),
             (lambda s: numpy_to_image_msg(np.ones((H, W), np.float32), "32FC1", s, "test_cam"), True, "bad_image",
-             "not a camera image"),
+             f"encoding 32FC1 is not a camera image; camera encodings: {CAMERA_ENCODINGS_TEXT}"),
+            (lambda s: numpy_to_image_msg(np.zeros((1, 1, 3), np.uint8), "rgb8", s, "test_cam"), "1x1", "bad_image",
+             "image of 1x1 is too small: at least 32x32 pixels are needed"),
             (lambda s: _good_image(2, s), "nan", "bad_camera_info", "not a valid pinhole matrix"),
             (lambda s: _good_image(3, s), "size", "camera_info_size", "camera_info is for 640x480"),
             (lambda s: _good_image(4, s), None, "no_camera_info", "no camera_info within 0.01 s"),
@@ -183,20 +188,30 @@ def test_bad_raw_input_is_skipped_and_node_keeps_publishing_reset_and_time_jump(
                 info.k = [float("nan")] + list(info.k)[1:]
             elif info_kind == "size":
                 info = make_camera_info(K, 640, 480, s, "test_cam")
+            elif info_kind == "1x1":
+                info = make_camera_info(K, 1, 1, s, "test_cam")
             h.send_bad(make(s), info, reason)
             assert text in proc.output(), f"{text!r} not logged; output:\n{proc.output()}"
             good(5 + i)  # and the node still works
         skipped = {k: int(v) for k, v in h.diag_values().items() if k.startswith("skipped_")}
-        assert skipped == {"skipped_bad_image": 4, "skipped_bad_camera_info": 1, "skipped_camera_info_size": 1,
+        assert skipped == {"skipped_bad_image": 5, "skipped_bad_camera_info": 1, "skipped_camera_info_size": 1,
                            "skipped_no_camera_info": 1}
 
-        # every published number is finite; the depth camera_info is K at 64x192
+        # an unknown distortion model: one warning, the frames are used as they are
+        for i in range(2):
+            s = stamp()
+            info = make_camera_info(K, W, H, s, "test_cam", distortion=[0.1, 0.01, 0.0, 0.0], distortion_model="weird")
+            h.send_good(_good_image(13 + i, s), info)
+        assert proc.output().count("distortion model 'weird' is not supported") == 1, proc.output()
+
+        # every published number is finite; depth registered to the camera image: its size and its K
         for m in h.odom:
             assert np.isfinite(pose_msg_to_matrix(m.pose.pose)).all() and np.isfinite(m.pose.covariance).all()
         for m in h.depth:
             d, _ = image_msg_to_numpy(m)
-            assert d.shape == (64, 192) and np.isfinite(d).all() and (d >= 0).all()
-        np.testing.assert_allclose(camera_info_to_K(h.depth_info[-1]), K_NET, rtol=1e-12)
+            assert d.shape == (H, W) and np.isfinite(d).all() and (d >= 0).all()
+        np.testing.assert_allclose(camera_info_to_K(h.depth_info[-1]), K, rtol=1e-12)
+        assert (h.depth_info[-1].width, h.depth_info[-1].height) == (W, H)
         n_good = len(h.odom)
         assert len(h.path[-1].poses) == n_good  # one trajectory since the start
 
@@ -227,7 +242,8 @@ def test_bad_raw_input_is_skipped_and_node_keeps_publishing_reset_and_time_jump(
 
 
 def test_compressed_input_intrinsics_from_parameters_and_stereo_scale(ros_env, executor, tmp_path, checkpoint):
-    proc = _node(ros_env, tmp_path, checkpoint, "topics.use_compressed:=true", "intrinsics.fx:=300.0",
+    proc = _node(ros_env, tmp_path, checkpoint, "topics.use_compressed:=true", "output.size:=network",
+                 "intrinsics.fx:=300.0",
                  "intrinsics.fy:=300.0", "intrinsics.cx:=180.0", "intrinsics.cy:=60.0",
                  "scale.source:=stereo", "scale.stereo_baseline_m:=0.5")
     try:
@@ -261,8 +277,10 @@ def test_compressed_input_intrinsics_from_parameters_and_stereo_scale(ros_env, e
         assert "no right image on /stereo/image" in proc.output()
         right_pub.publish(right(6, 100.6))
         h.send_good(numpy_to_compressed_msg(_rgb(6), 100.6, "cam", format="png"))
-        # K from the parameters, scaled to the depth resolution (no camera_info was ever sent)
+        # K from the parameters (no camera_info was ever sent), at the network size (output.size: network)
         np.testing.assert_allclose(camera_info_to_K(h.depth_info[-1]), K_NET, rtol=1e-12)
+        assert (h.depth_info[-1].width, h.depth_info[-1].height) == (192, 64)
+        assert all(image_msg_to_numpy(m)[0].shape == (64, 192) for m in h.depth)
         assert {m.header.frame_id for m in h.depth} == {"cam"}
         h.wait(lambda: h.diag_values().get("total_processed") == str(len(h.odom)), what="diagnostics")
         values = h.diag_values()
@@ -279,6 +297,8 @@ def test_node_exits_with_a_clear_error_on_bad_parameters(ros_env, tmp_path):
         (["input.heigth:=96"], "unknown parameter(s) for depth_pose_node: input.heigth"),
         ([f"checkpoint:={tmp_path / 'missing.safetensors'}"], "checkpoint: file not found"),
     ]
+    if not torch.cuda.is_available():
+        cases.append((["device:=cuda"], "depth_pose_node: error: device: 'cuda': CUDA is not available"))
     children = []
     for i, (params, _) in enumerate(cases):
         args = ["-m", "depth_pose_ros.ros.depth_pose_node", "--ros-args", "--params-file",
@@ -288,4 +308,4 @@ def test_node_exits_with_a_clear_error_on_bad_parameters(ros_env, tmp_path):
         children.append(start_child(args, ros_env, tmp_path / f"bad{i}.log"))
     for child, (_, message) in zip(children, cases):
         assert child.wait(timeout=60) == 2, child.output()
-        assert message in child.output()
+        assert message in child.output() and "Traceback" not in child.output(), child.output()

@@ -1,5 +1,5 @@
 """Pieces of depth_pose_node without DDS: stamp pairing, latest-frame slot, odometry maths (hand-computed
-cases), parameter parsing and diagnostics levels."""
+cases), depth registration to the camera image, parameter parsing and diagnostics levels."""
 from __future__ import annotations
 
 import math
@@ -55,6 +55,28 @@ def test_stamped_cache_exact_then_nearest_within_tolerance():
     assert len(cache) == 3 and cache.lookup(100 * MS, 10 * MS) is None
     cache.add(400 * MS, "d2")  # same stamp replaces
     assert len(cache) == 3 and cache.latest().value == "d2" and cache.received == 5
+
+
+def test_stamped_cache_keeps_entries_after_a_stamp_jump_back():
+    """A bag loop: new camera_infos have the smallest stamps. They must be kept (the earliest *arrived*
+    entry is evicted), and one far behind the newest clears the cache (the source restarted)."""
+    cache: StampedCache[str] = StampedCache(capacity=3)
+    for i in range(3):
+        cache.add((10_000 + 100 * i) * MS, f"old{i}")
+    cache.add(5_000 * MS, "new0")  # 5 s back, cache full: "old0" goes, "new0" stays
+    assert cache.lookup(5_000 * MS, 0).value == "new0" and cache.lookup(10_000 * MS, 0) is None
+    cache.add(5_100 * MS, "new1")
+    assert cache.lookup(5_100 * MS, 0).value == "new1" and len(cache) == 3
+    restarting: StampedCache[str] = StampedCache(capacity=3, restart_ns=500 * MS)
+    for i in range(3):
+        restarting.add((10_000 + 100 * i) * MS, f"old{i}")
+    assert restarting.add(9_950 * MS, "late") is False  # a little out of order: kept with the rest
+    assert restarting.add(5_000 * MS, "new0") is True and len(restarting) == 1 and restarting.restarts == 1
+    assert restarting.lookup(10_200 * MS, 10**9) is None and restarting.latest().value == "new0"
+    # after an image jump back, entries from before it are later than the new images: dropped
+    cache.add(9_000 * MS, "stale")
+    assert cache.discard_after(5_500 * MS) == 1 and cache.lookup(9_000 * MS, 0) is None
+    assert cache.lookup(5_000 * MS, 0).value == "new0"
 
 
 def test_stamped_cache_waits_for_a_late_exact_entry():
@@ -195,6 +217,39 @@ def test_depth_to_points_hand_computed():
         depth_to_points(depth, K, image=np.zeros((3, 3), np.uint8))
 
 
+def test_register_depth_to_the_camera_image():
+    from depth_pose_ros.geometry.camera import scale_intrinsics
+    from depth_pose_ros.ros.depth_registration import network_to_camera_map, register_depth
+
+    H, W = 90, 300  # camera; network 30x50: a different aspect in each axis (like 1241x376 -> 192x64)
+    K = np.array([[250.0, 0, 149.5], [0, 240.0, 44.5], [0, 0, 1]])
+    K_net = np.asarray(scale_intrinsics(K, 50 / W, 30 / H))
+    # the map is exactly cv2.resize's: camera pixel centre u -> (u + 0.5) * 50 / 300 - 0.5
+    M = network_to_camera_map(K_net, K)
+    np.testing.assert_allclose(M, [[50 / W, 0, 0.5 * 50 / W - 0.5], [0, 30 / H, 0.5 * 30 / H - 0.5]], atol=1e-12)
+    # a foreground box (5 m) on a background (20 m): only those two values, never anything in between
+    depth = np.full((30, 50), 20.0, np.float32)
+    depth[10:20, 20:30] = 5.0
+    out = register_depth(depth, K_net, K, (H, W))
+    assert out.shape == (H, W) and out.dtype == np.float32
+    assert set(np.unique(out)) == {5.0, 20.0}
+    assert out[45, 150] == 5.0 and out[5, 5] == 20.0  # box centre / corner at the camera size
+    # a smooth ramp of inverse depth is interpolated (many values, all inside the ramp's range)
+    inverse = np.tile(np.linspace(0.1, 0.2, 50, dtype=np.float32), (30, 1))
+    ramp = register_depth(1.0 / inverse, K_net, K, (H, W))
+    assert len(np.unique(ramp)) > 200 and 5.0 - 1e-4 <= ramp.min() and ramp.max() <= 10.0 + 1e-4
+    # unknown (0) network pixels stay unknown and are never blended into their neighbours
+    holes = depth.copy()
+    holes[0:5, 0:5] = 0.0
+    out = register_depth(holes, K_net, K, (H, W))
+    assert (out[:12, :24] == 0).any() and set(np.unique(out)) <= {0.0, 5.0, 20.0}
+    # a network image cropped from the camera image (K shifted): camera pixels outside it are unknown
+    K_crop = K_net.copy()
+    K_crop[0, 2] -= 10.0  # the network image starts 10 network pixels right of the camera's left edge
+    out = register_depth(depth, K_crop, K, (H, W))
+    assert (out[:, :50] == 0).all() and (out[:, 70:] > 0).all()
+
+
 def test_fast_depth_colorizer_matches_viz_colorize_depth():
     from depth_pose_ros.utils.viz import DepthColorizer, colorize_depth
 
@@ -217,11 +272,20 @@ def test_fast_depth_colorizer_matches_viz_colorize_depth():
 # ---------------------------------------------------------------------------------- node_params
 def test_default_settings_and_estimator_config():
     s = parse_settings({})
-    assert (s.estimator.height, s.estimator.width) == (0, 0) and s.flow_source_from_model  # the model's own
+    assert s.estimator_layers == [{}]  # nothing set: every estimator setting is the model folder's own
     assert s.fallback_K is None and s.image_topic == "image" and not s.use_compressed
     assert s.publish == {k: True for k in ("depth", "colored_depth", "cloud", "odom", "tf", "path", "diagnostics")}
+    assert (s.output_size, s.scale_warmup, s.path_period_s) == ("camera", "publish", 1.0) and not s.warnings
+    # base_link -> camera_link (forward, 1.65 m up) -> optical (REP 103): the composite the odometry uses
+    # is the forward-looking optical frame, as before camera_link existed
+    assert (s.camera_link_frame, s.camera_frame) == ("camera_link", "")
+    np.testing.assert_allclose(s.T_base_link, make_transform([0, 0, 1.65], [0, 0, 0]), atol=1e-12)
     np.testing.assert_allclose(s.T_base_cam[:3, :3], [[0, 0, 1], [-1, 0, 0], [0, -1, 0]], atol=1e-10)
+    np.testing.assert_allclose(s.T_base_cam, make_transform([0, 0, 1.65], OPTICAL_IN_BODY_RPY), atol=1e-12)
     np.testing.assert_allclose(s.T_base_cam[:3, 3], [0, 0, 1.65])
+    # the old optical-frame rpy is still valid, but now means a camera looking to the right: warned
+    assert "camera_to_base.rpy is the optical rotation" in \
+        parse_settings({"camera_to_base.rpy": list(OPTICAL_IN_BODY_RPY)}).warnings[0]
     s = parse_settings({"input.height": 96, "input.width": 320, "scale.source": "camera_height",
                         "scale.camera_height_m": 2, "intrinsics.fx": 700, "intrinsics.fy": 700.0,
                         "intrinsics.cx": 600, "intrinsics.cy": 180, "publish.cloud": False, "use_sim_time": True})
@@ -233,10 +297,14 @@ def test_default_settings_and_estimator_config():
 
 @pytest.mark.parametrize("values, message", [
     ({"input.heigth": 96}, "unknown parameter(s) input.heigth"),
-    ({"input.height": 100}, "input.height: must be 0 (the model's size) or a positive multiple of 32, got 100"),
+    ({"input.height": 100}, "input.height: must be a positive multiple of 32, got 100"),
     ({"input.height": "96"}, "input.height: expected an integer, got '96'"),
     ({"max_gap_s": 0}, "max_gap_s: must be > 0"),
-    ({"flow_source": "raft"}, "flow_source: 'raft' is not one of ['model', 'network', 'dis']"),
+    ({"flow_source": "raft"}, "flow_source: 'raft' is not one of ['network', 'dis']"),
+    ({"output.size": "full"}, "output.size: 'full' is not one of camera, network"),
+    ({"scale.warmup": "wait"}, "scale.warmup: 'wait' is not one of publish, hold"),
+    ({"path.period_s": -1.0}, "path.period_s: must be >= 0"),
+    ({"frames.camera": "camera_link"}, "frames.camera_link and frames.camera must differ"),
     ({"scale.source": "stereo"}, "scale.stereo_baseline_m: must be > 0 when scale.source is stereo"),
     ({"intrinsics.fx": 500.0}, "intrinsics.fx/fy/cx/cy: set all four"),
     ({"qos.output": "fast"}, "qos.output: unknown QoS profile 'fast'"),
@@ -302,7 +370,7 @@ def test_make_estimator_checkpoint_shipped_model_and_untrained(tmp_path, monkeyp
         save_model(shipped, reference)
         warnings.clear()
         est, source = make_estimator(parse_settings({"input.height": 64, "input.width": 192}), warnings.append)
-        assert source == f"shipped model {shipped}" and not warnings
+        assert source == f"checkpoint {shipped}" and not warnings
         (shipped.parent / "estimator.yaml").write_text("height: 96\nwidth: 320\nflow_source: dis\n")
         est, _ = make_estimator(parse_settings({}), warnings.append)
         assert est.network_size == (96, 320), "input size 0 (the default) follows the shipped model's own"
@@ -313,6 +381,19 @@ def test_make_estimator_checkpoint_shipped_model_and_untrained(tmp_path, monkeyp
         assert est.network_size == (96, 192), "a size set by parameter wins"
     finally:
         torch.set_num_threads(threads)
+
+
+def test_unavailable_device_is_a_one_line_parameter_error():
+    import torch
+
+    from depth_pose_ros.ros.node_params import check_device
+
+    check_device("cpu")
+    with pytest.raises(ValueError, match="device: 'tpu0' is not a torch device"):
+        check_device("tpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device: 'cuda': CUDA is not available on this machine"):
+            make_estimator(parse_settings({"device": "cuda", "input.height": 64, "input.width": 192}))
 
 
 def test_unknown_parameter_names():
@@ -342,6 +423,10 @@ def _report(**kw) -> WindowReport:
     ({"processed": 0, "skipped": 10, "last_error": "bad K"}, DiagnosticStatus.ERROR, "every frame skipped: bad K"),
     ({"dropped": 3}, DiagnosticStatus.WARN, "3 frame(s) dropped"),
     ({"status": "constant_velocity"}, DiagnosticStatus.WARN, "constant-velocity"),
+    ({"scale_status": "warming_up"}, DiagnosticStatus.WARN, "metric scale not converged yet: outputs are in "
+                                                            "monocular units"),
+    ({"scale_status": "warming_up", "held": 10}, DiagnosticStatus.WARN, "odometry, tf and path held back"),
+    ({"scale_status": "converged"}, DiagnosticStatus.OK, "10.0 Hz"),
 ])
 def test_diagnostic_levels(kw, level, text):
     got_level, message = level_and_message(_report(**kw))
@@ -366,3 +451,23 @@ def test_stats_windows_and_diagnostic_array():
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (12, 500_000_000)
     r = stats.report(1.0)  # a new window; totals stay
     assert (r.received, r.processed, r.totals["received"], r.latency_ms) == (0, 0, 2, [])
+    hint = "qos.image: reliable"
+    msg = diagnostic_array(r, 13.0, "node: depth", "cam", hint=hint)
+    assert msg.status[0].level == DiagnosticStatus.WARN and msg.status[0].message == f"no images received: {hint}"
+    assert {kv.key: kv.value for kv in msg.status[0].values}["hint"] == hint
+
+
+def test_stats_scale_warmup_status_and_held_frames():
+    stats = NodeStats(scale_source="camera_height")
+    assert stats.report(1.0).scale_status == "warming_up"
+    stats.received(dropped=False)
+    stats.processed(10.0, {}, "first", 0.0, 0.0, 1.0, scale_converged=False, held=True)
+    r = stats.report(1.0)
+    assert (r.scale_status, r.held, r.totals["held"]) == ("warming_up", 1, 1)
+    stats.received(dropped=False)
+    stats.processed(10.0, {}, "ok", 0.9, 0.9, 6.5, scale_converged=True, metric_scale=6.5, plane_inlier_ratio=0.7)
+    r = stats.report(1.0)
+    assert (r.scale_status, r.held, r.metric_scale, r.plane_inlier_ratio) == ("converged", 0, 6.5, 0.7)
+    values = {kv.key: kv.value for kv in diagnostic_array(r, 1.0, "n", "c").status[0].values}
+    assert (values["scale_status"], values["metric_scale"], values["total_held"]) == ("converged", "6.5000", "1")
+    assert NodeStats().report(1.0).scale_status == "monocular"  # no metric source: nothing to wait for

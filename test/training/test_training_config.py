@@ -79,3 +79,34 @@ def test_defaults_are_valid() -> None:
     cfg = TrainConfig()
     assert cfg.losses.weights()["photometric"] == 1.0
     assert "occlusion_warmup_steps" not in cfg.losses.term_names()
+
+
+def test_loss_defaults_have_one_source() -> None:
+    """The cross-weighted loss's defaults (Fang et al.'s lambda_ed, lambda_eo, threshold) are the config's."""
+    import inspect
+
+    from depth_pose_ros.losses.occlusion_aware import adaptive_cross_weighted_loss
+    from training.config import CrossWeightedConfig
+
+    defaults = {k: v.default for k, v in inspect.signature(adaptive_cross_weighted_loss).parameters.items()}
+    cfg = CrossWeightedConfig()
+    assert (cfg.lambda_ed, cfg.lambda_eo, cfg.threshold) == (0.002, 0.02, 0.28)  # sec. 4 of the paper
+    for key in ("lambda_ed", "lambda_eo", "threshold", "temperature"):
+        assert defaults[key] == getattr(cfg, key), key
+
+
+def test_training_never_imports_the_pipeline() -> None:
+    """training/ sits beside the pipeline layer: it must not pull in online refinement (or any pipeline
+    module), which would tie the training losses to the Estimator's code."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    modules = sorted(f"training.{p.stem}" for p in (repo / "training").glob("*.py") if p.stem != "__init__")
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print([m for m in sys.modules if m.startswith('depth_pose_ros.pipeline')])")
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
