@@ -243,6 +243,7 @@ def run_depth_stereo(args: argparse.Namespace) -> int:
     from depth_pose_ros.data.source import open_source
     from depth_pose_ros.eval.depth_metrics import DEPTH_METRIC_KEYS, DepthMetricAccumulator
     from depth_pose_ros.eval.stereo_pseudo_gt import config_dict, constant_depth_like, stereo_pseudo_gt
+    from depth_pose_ros.geometry.registration import EDGE_RATIO, register_depth
 
     if args.gt:
         raise ValueError("--stereo builds the ground truth itself: drop --gt")
@@ -281,6 +282,8 @@ def run_depth_stereo(args: argparse.Namespace) -> int:
     rows, per_image = [], []
     t_model = t_gt = 0.0
     interp = cv2.INTER_NEAREST if args.upsample == "nearest" else cv2.INTER_LINEAR
+    # registration: edge-aware (linear in inverse depth off edges) or, for "nearest", nearest everywhere
+    edge_ratio = 1.0 + 1e-9 if args.upsample == "nearest" else EDGE_RATIO
     streamed = 0
     for i, frame in enumerate(source):  # unreadable frames are skipped by the source (source.skipped)
         streamed = i + 1
@@ -304,13 +307,16 @@ def run_depth_stereo(args: argparse.Namespace) -> int:
         gt = stereo_pseudo_gt(frame.image, frame.stereo_image, float(frame.K[0, 0]), float(frame.stereo_baseline),
                               cfg)
         t_gt += time.perf_counter() - t0
-        if args.save_gt:
-            mm = np.clip(np.round(gt.depth * 1000.0), 0, 65535).astype(np.uint16)
-            cv2.imwrite(str(Path(args.save_gt) / f"{name}.png"), mm)
         h, w = gt.depth.shape
         pred = np.asarray(pred, dtype=np.float32)
-        if pred.shape[:2] != (h, w):
+        if estimator is not None:  # registered to the camera image through the exact K maps (a crop included)
+            pred = register_depth(pred, result.K, frame.K, (h, w), edge_ratio=edge_ratio)
+        elif pred.shape[:2] != (h, w):
             pred = cv2.resize(pred, (w, h), interpolation=interp)
+        gt.depth[~(pred > 0)] = 0.0  # unknown predictions (0: e.g. outside the network's crop) are not scored
+        if args.save_gt:  # what was scored
+            mm = np.clip(np.round(gt.depth * 1000.0), 0, 65535).astype(np.uint16)
+            cv2.imwrite(str(Path(args.save_gt) / f"{name}.png"), mm)
         try:
             m = acc.add(pred, gt.depth)
         except ValueError as exc:
@@ -507,7 +513,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stereo.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="Estimator config override")
     stereo.add_argument("--upsample", choices=("linear", "nearest"), default="linear",
-                        help="how the network-size depth is resized to the image size (default linear)")
+                        help="how the network-size depth is registered to the image: linear (edge-aware: linear in "
+                             "inverse depth off depth edges, default) or nearest")
     stereo.add_argument("--num-disparities", type=int, default=128,
                         help="SGBM search range in px, multiple of 16 (default 128)")
     stereo.add_argument("--block-size", type=int, default=5, help="SGBM window (odd, default 5)")

@@ -8,15 +8,15 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from depth_pose_ros.utils import paths
 from depth_pose_ros.utils.config import load_yaml
-from depth_pose_ros.utils.paths import models_dir
 
 DEFAULT_MODEL = "default"
 
 
 def default_checkpoint() -> Optional[Path]:
     """``models/default/model.safetensors`` when it is there (source tree or installed share)."""
-    path = models_dir() / DEFAULT_MODEL / "model.safetensors"
+    path = paths.models_dir() / DEFAULT_MODEL / "model.safetensors"
     return path if path.is_file() else None
 
 
@@ -27,8 +27,8 @@ def resolve_checkpoint(checkpoint: Optional[str]) -> Optional[Path]:
     path = Path(checkpoint).expanduser()
     if path.is_dir():
         path = path / "model.safetensors"
-    elif not path.exists() and (models_dir() / checkpoint).is_dir():
-        path = models_dir() / checkpoint / "model.safetensors"
+    elif not path.exists() and (paths.models_dir() / checkpoint).is_dir():
+        path = paths.models_dir() / checkpoint / "model.safetensors"
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     return path

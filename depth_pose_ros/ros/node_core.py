@@ -46,10 +46,12 @@ from nav_msgs.msg import Odometry, Path
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterException
 from rclpy.qos import ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import Trigger
 
 from depth_pose_ros.geometry.distortion import Distortion, UnknownDistortionModel
+from depth_pose_ros.geometry.registration import register_depth
 from depth_pose_ros.ros.convert import (
     ConversionError,
     camera_info_to_K,
@@ -65,7 +67,6 @@ from depth_pose_ros.ros.convert import (
     stamp_to_ns,
     transform_msg,
 )
-from depth_pose_ros.ros.depth_registration import register_depth
 from depth_pose_ros.ros.diagnostics import NodeStats, diagnostic_array
 from depth_pose_ros.ros.frame_sync import LatestSlot, StampedCache
 from depth_pose_ros.ros.node_params import (
@@ -92,6 +93,10 @@ from depth_pose_ros.ros.qos import describe_qos, qos_from_name
 from depth_pose_ros.ros.tf_broadcast import TfBroadcaster
 from depth_pose_ros.utils.image import to_rgb_or_gray
 from depth_pose_ros.utils.viz import DepthColorizer
+
+#: QoS of the camera subscriptions and the outputs can be overridden with the standard ROS 2 parameters
+#: (``qos_overrides./image.subscription.reliability:=reliable``), on top of the qos.* profiles.
+QOS_OVERRIDES = QoSOverridingOptions.with_default_policies()
 
 #: The same kind of problem is logged at most once per this many seconds (with a count of the rest).
 LOG_THROTTLE_S = 5.0
@@ -222,7 +227,9 @@ class DepthPoseCore:
         self._destroy_publisher = self.destroy_lifecycle_publisher if lifecycle else self.destroy_publisher
 
         def publisher(kind, topic: str, what: str, qos=qos_out):
-            return create_publisher(kind, topic, qos) if s.publishes(what) else None
+            if not s.publishes(what):
+                return None
+            return create_publisher(kind, topic, qos, qos_overriding_options=QOS_OVERRIDES)
 
         self.pub_depth = publisher(Image, "depth", "depth")
         self.pub_depth_info = publisher(CameraInfo, "depth/camera_info", "depth")
@@ -235,6 +242,17 @@ class DepthPoseCore:
         self._diag_pub = publisher(DiagnosticArray, "/diagnostics", "diagnostics", qos_from_name("reliable"))
         self.tf = TfBroadcaster(self) if s.publishes("tf") else None
         self._reset_service = self.create_service(Trigger, "~/reset", self._on_reset)
+
+    def _check_qos_overrides(self) -> None:
+        """``qos_overrides.<topic>.<publisher|subscription>.<policy>`` given to the node must name one of its
+        topics (the camera subscriptions and the outputs accept them, the ROS 2 way); anything else is an
+        unknown parameter, as a typo in any other name is."""
+        given = sorted(n for n in getattr(self, "_parameter_overrides", {}) if n.startswith("qos_overrides."))
+        unknown = [n for n in given if not self.has_parameter(n)]
+        if unknown:
+            declared = sorted({n.rsplit(".", 1)[0] for n in self._parameters if n.startswith("qos_overrides.")})
+            raise ValueError(f"unknown QoS override(s) {', '.join(unknown)}; this node accepts "
+                             f"qos_overrides.<entity>.<policy> for: {', '.join(declared)}")
 
     def _destroy_outputs(self) -> None:
         """Undo :meth:`_create_outputs` (lifecycle cleanup)."""
@@ -271,8 +289,11 @@ class DepthPoseCore:
         self._image_best_effort = qos_image.reliability == ReliabilityPolicy.BEST_EFFORT
         kind = CompressedImage if s.use_compressed else Image
         self._image_sub = self.create_subscription(kind, self._image_topic_name(),
-                                                   lambda m: self._on_image(m, s.use_compressed), qos_image)
-        self._info_sub = self.create_subscription(CameraInfo, s.camera_info_topic, self._on_camera_info, qos_info)
+                                                   lambda m: self._on_image(m, s.use_compressed), qos_image,
+                                                   qos_overriding_options=QOS_OVERRIDES)
+        self._info_sub = self.create_subscription(CameraInfo, s.camera_info_topic, self._on_camera_info, qos_info,
+                                                  qos_overriding_options=QOS_OVERRIDES)
+        self._check_qos_overrides()
         self._subscriptions_ += [self._image_sub, self._info_sub]
         if s.estimator.scale.source == "stereo":
             self._subscriptions_.append(self.create_subscription(

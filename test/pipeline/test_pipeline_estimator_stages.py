@@ -178,5 +178,5 @@ def test_network_input_keeps_the_aspect_ratio_and_an_exact_K():
     assert r.image.shape[:2] == (64, 192)
     assert r.K[0, 0] / r.K[1, 1] == pytest.approx(1.0, abs=1e-3)  # no stretch (whole-pixel resize rounding only)
     un, vn = (r.K @ X)[:2] / X[2]
-    ys, xs = np.nonzero(r.image > 128)
+    ys, xs = np.nonzero((r.image if r.image.ndim == 2 else r.image[..., 0]) > 128)
     assert abs(xs.mean() - un) < 0.6 and abs(ys.mean() - vn) < 0.6

@@ -23,6 +23,7 @@ from rclpy.node import Node
 from ros_harness import spin_until, start_child
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
+from depth_pose_ros.geometry.registration import register_depth
 from depth_pose_ros.nets.checkpoint import save_model
 from depth_pose_ros.nets.config import NetConfig
 from depth_pose_ros.nets.model import build_model
@@ -37,7 +38,6 @@ from depth_pose_ros.ros.convert import (
     stamp_to_ns,
     transform_msg_to_matrix,
 )
-from depth_pose_ros.ros.depth_registration import register_depth
 from depth_pose_ros.ros.node_params import make_estimator, params_from_yaml, settings_from_params_file
 from depth_pose_ros.ros.odometry_math import base_pose
 from depth_pose_ros.ros.qos import latched_qos, reliable_qos

@@ -134,7 +134,8 @@ def _node(env, tmp_path: Path, checkpoint: Path, *params: str):
     args = ["-m", "depth_pose_ros.ros.depth_pose_node", "--ros-args", "--params-file",
             str(REPO_ROOT / "config" / "default.yaml"), "-p", f"checkpoint:={checkpoint}",
             "-p", "input.height:=64", "-p", "input.width:=192", "-p", "num_threads:=1",
-            "-p", "diagnostics.period_s:=0.2", "-p", "cloud.stride:=8", "-p", "path.period_s:=0.0"]
+            "-p", "diagnostics.period_s:=0.2", "-p", "cloud.stride:=8", "-p", "path.period_s:=0.0",
+            "-p", "qos_overrides./points.publisher.depth:=2"]  # a valid ROS 2 QoS override is accepted
     for p in params:
         args += ["-p", p]
     return start_child(args, env, tmp_path / "node.log")
@@ -296,6 +297,9 @@ def test_node_exits_with_a_clear_error_on_bad_parameters(ros_env, tmp_path):
     cases = [
         (["input.heigth:=96"], "unknown parameter(s) for depth_pose_node: input.heigth"),
         ([f"checkpoint:={tmp_path / 'missing.safetensors'}"], "checkpoint: file not found"),
+        # a QoS override must name one of the node's topics (the ROS 2 way); a typo is an unknown name
+        (["qos_overrides./imag.subscription.reliability:=reliable"],
+         "unknown QoS override(s) qos_overrides./imag.subscription.reliability"),
     ]
     if not torch.cuda.is_available():
         cases.append((["device:=cuda"], "depth_pose_node: error: device: 'cuda': CUDA is not available"))

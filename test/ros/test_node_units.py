@@ -219,7 +219,7 @@ def test_depth_to_points_hand_computed():
 
 def test_register_depth_to_the_camera_image():
     from depth_pose_ros.geometry.camera import scale_intrinsics
-    from depth_pose_ros.ros.depth_registration import network_to_camera_map, register_depth
+    from depth_pose_ros.geometry.registration import network_to_camera_map, register_depth
 
     H, W = 90, 300  # camera; network 30x50: a different aspect in each axis (like 1241x376 -> 192x64)
     K = np.array([[250.0, 0, 149.5], [0, 240.0, 44.5], [0, 0, 1]])
