@@ -424,35 +424,49 @@ class TwoViewEstimator:
 
     def _best_of_restarts(self, first: TwoViewResult, pool: np.ndarray, flow: np.ndarray, K: np.ndarray,
                           h: int, w: int, score: np.ndarray) -> TwoViewResult:
-        """Run the essential-matrix path again from other seeds and keep the pose with the lowest truncated
-        Sampson cost on one common set of correspondences. With little motion, RANSAC can settle on a
+        """Run the essential-matrix pose again from other seeds and keep the pose with the lowest truncated
+        Sampson cost over one common set of usable pixels. With little motion, RANSAC can settle on a
         rotation/translation trade-off that explains the flow almost as well as the true pose (the
-        bas-relief ambiguity); the true pose still explains it slightly better, which this compares."""
+        bas-relief ambiguity); the true pose still explains it slightly better, which this compares.
+        Only a pose that wins is triangulated again."""
         cfg = self.config
         eval_rng = np.random.default_rng(cfg.seed + 7919)
         usable = np.flatnonzero(score.ravel() > 0)  # every usable pixel, not only the best-scored pool
         idx = eval_rng.choice(usable, size=min(10000, usable.size), replace=False) if usable.size else usable
         q1, q2 = _pixels(idx, flow)
 
-        def cost(r: TwoViewResult) -> float:
-            res = np.abs(sampson_residual_np(q1, q2, _fundamental(K, r.R, r.t)))
+        def cost(R: np.ndarray, t: np.ndarray) -> float:
+            res = np.abs(sampson_residual_np(q1, q2, _fundamental(K, R, t)))
             return float(np.mean(np.minimum(res, cfg.ransac_threshold_px)))
 
-        best, best_cost = first, cost(first)
+        best, best_cost = None, cost(first.R, first.t)
         for k in range(1, cfg.restarts):
             rng = np.random.default_rng(cfg.seed + k)
             sample, _ = select_correspondences(score, cfg, rng)
             r1, r2 = _pixels(sample, flow)
-            other, _ = self._from_essential(r1, r2, pool, flow, K, rng, h, w)
-            if other is not None and cost(other) < best_cost:
-                best, best_cost = other, cost(other)
-        return best
+            pose, _ = self._essential_pose(r1, r2, pool, flow, K, rng)
+            if pose is not None and cost(*pose) < best_cost:
+                best, best_cost = (pose, r1, r2), cost(*pose)
+        if best is None:
+            return first
+        (R, t), r1, r2 = best
+        other, _ = self._triangulated_result(R, t, r1, r2, K, h, w)
+        return other if other is not None else first
 
     # -- essential-matrix path ------------------------------------------------------------------
 
     def _from_essential(self, p1: np.ndarray, p2: np.ndarray, pool: np.ndarray, flow: np.ndarray,
                         K: np.ndarray, rng: np.random.Generator, h: int, w: int
                         ) -> tuple[Optional[TwoViewResult], str]:
+        pose, reason = self._essential_pose(p1, p2, pool, flow, K, rng)
+        if pose is None:
+            return None, reason
+        return self._triangulated_result(pose[0], pose[1], p1, p2, K, h, w)
+
+    def _essential_pose(self, p1: np.ndarray, p2: np.ndarray, pool: np.ndarray, flow: np.ndarray,
+                        K: np.ndarray, rng: np.random.Generator
+                        ) -> tuple[Optional[tuple[np.ndarray, np.ndarray]], str]:
+        """(R, unit t) by E-RANSAC, the cheirality vote and the LM refinement, or (None, why)."""
         cfg = self.config
         try:
             E, ransac_mask = cv2.findEssentialMat(p1, p2, K, RANSAC_METHODS[cfg.ransac_method], cfg.confidence,
@@ -480,7 +494,12 @@ class TwoViewEstimator:
             keep = res0 < 2.0 * cfg.ransac_threshold_px
             if int(keep.sum()) >= cfg.min_inliers:
                 R, t = refine_pose(R, t, q1[keep], q2[keep], K, cfg.refine_loss_scale_px)
+        return (R, t), ""
 
+    def _triangulated_result(self, R: np.ndarray, t: np.ndarray, p1: np.ndarray, p2: np.ndarray, K: np.ndarray,
+                             h: int, w: int) -> tuple[Optional[TwoViewResult], str]:
+        """Inliers and triangulation of a pose, with the checks that make it usable, or (None, why)."""
+        cfg = self.config
         inliers = np.abs(sampson_residual_np(p1, p2, _fundamental(K, R, t))) < cfg.ransac_threshold_px
         tri = triangulate(p1[inliers], p2[inliers], K, R, t,
                           min_parallax_deg=cfg.min_triangulation_angle_deg,

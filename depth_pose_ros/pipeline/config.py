@@ -64,6 +64,10 @@ class PoseConfig:
     # Low parallax: median flow left after removing the rotation below this (px at the geometry size):
     # nothing to triangulate; the step gets the rotation only (status "low_parallax").
     min_parallax_px: float = 0.5
+    # Below this parallax (px at the geometry size) the essential matrix is ill-conditioned: a rotation /
+    # translation trade-off can explain the flow almost as well as the true motion, so the two-view
+    # module runs its RANSAC restarts (two_view.restarts); above it, one start.
+    restart_below_parallax_px: float = 6.0
     dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
 
 

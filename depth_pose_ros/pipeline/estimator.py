@@ -40,7 +40,6 @@ from depth_pose_ros.eval.flow_metrics import resize_flow
 from depth_pose_ros.geometry.camera import crop_intrinsics, scale_intrinsics, validate_intrinsics
 from depth_pose_ros.geometry.dis_flow import dis_flow
 from depth_pose_ros.geometry.distortion import Distortion, Undistorter
-from depth_pose_ros.geometry.masks import fb_consistency_np
 from depth_pose_ros.geometry.se3_np import invert_np, make_pose_np
 from depth_pose_ros.geometry.two_view import (
     TwoViewConfig,
@@ -283,8 +282,9 @@ class Estimator:
         state; the streaming state is left untouched. For pairwise benchmarks such as KITTI 2015."""
         if self.model.flow_decoder is None:
             raise ValueError("this model has no flow decoder")
-        a, _ = self._network_input(to_rgb_or_gray(image1))
-        b, _ = self._network_input(to_rgb_or_gray(image2))
+        # the whole image, stretched to the network size: callers resize this flow back to the image size
+        a, _ = self._network_input(to_rgb_or_gray(image1), fit="stretch")
+        b, _ = self._network_input(to_rgb_or_gray(image2), fit="stretch")
         with torch.inference_mode(), self._autocast():
             feats_a, state = self.model.encode(self._to_tensor(a), None)
             feats_b, _ = self.model.encode(self._to_tensor(b), state)
@@ -362,13 +362,15 @@ class Estimator:
             t = posenet_T[:3, 3] / length if length > 1e-12 else np.zeros(3)
             result.status, result.scale_source, result.confidence = TwoViewStatus.POSENET.value, "posenet", 1.0
             return self._remember(_Motion(posenet_T[:3, :3], t, length * f))
-        parallax_R = self._low_parallax(flow_fw, flow_bw, frame.K_pose)
-        if parallax_R is not None:
+        R_rot, parallax = self._parallax(flow_fw, frame.K_pose)
+        if parallax < pcfg.min_parallax_px:
             result.status, result.scale_source = TwoViewStatus.LOW_PARALLAX.value, "none"
             self.chain.reset()
-            return self._remember(_Motion(parallax_R, np.zeros(3), 0.0))
-        tv = estimate_two_view(flow_fw, frame.K_pose, flow_bw=flow_bw, depth1=prev.depth_pose,
-                               config=self._two_view_at(frame.pose_scale))
+            return self._remember(_Motion(R_rot, np.zeros(3), 0.0))
+        tv_cfg = self._two_view_at(frame.pose_scale)
+        if parallax >= pcfg.restart_below_parallax_px:  # well-conditioned: one RANSAC start is enough
+            tv_cfg = dataclasses.replace(tv_cfg, restarts=1)
+        tv = estimate_two_view(flow_fw, frame.K_pose, flow_bw=flow_bw, depth1=prev.depth_pose, config=tv_cfg)
         result.rigid_mask = tv.rigid_mask
         result.status = tv.status.value
         result.confidence, result.num_inliers = float(tv.confidence), int(tv.num_inliers)
@@ -420,20 +422,17 @@ class Estimator:
         result.plane_inlier_ratio = self._last_plane_inliers
 
     # ----------------------------------------------------------------------------------- helpers
-    def _low_parallax(self, flow_fw: np.ndarray, flow_bw: Optional[np.ndarray], K: np.ndarray) -> Optional[np.ndarray]:
-        """Rotation of the pair when the flow left after removing it is below ``min_parallax_px``."""
+    def _parallax(self, flow_fw: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, float]:
+        """The pair's best pure rotation and the median flow left after it (px): the parallax that
+        translation can be triangulated from."""
         h, w = flow_fw.shape[:2]
         ys, xs = np.mgrid[2:h - 2:4, 2:w - 2:4]
         fw = flow_fw[ys, xs]
-        ok = np.isfinite(fw).all(-1)
-        if flow_bw is not None:
-            _, fb_ok = fb_consistency_np(flow_fw, flow_bw)
-            ok &= fb_ok[ys, xs]
+        ok = np.isfinite(fw).all(-1)  # (no fb test: the median residual is robust to bad matches)
         if ok.sum() < 20:
-            return None
+            return np.eye(3), float("inf")
         p1 = np.stack([xs[ok], ys[ok]], axis=1).astype(np.float64)
-        R, parallax = rotation_only_fit(p1, p1 + fw[ok], K)
-        return R if parallax < self.config.pose.min_parallax_px else None
+        return rotation_only_fit(p1, p1 + fw[ok], K)
 
     def _two_view_at(self, scale: float) -> TwoViewConfig:
         """The two-view settings with their pixel thresholds, given for the camera image, scaled to the
@@ -449,8 +448,8 @@ class Estimator:
         self._velocity = motion  # the one constant-velocity memory
         return motion
 
-    def _network_input(self, img: np.ndarray,
-                       K: Optional[np.ndarray] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    def _network_input(self, img: np.ndarray, K: Optional[np.ndarray] = None,
+                       fit: Optional[str] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """The network image of a camera image, and its exact intrinsics (when ``K`` is given).
 
         ``input_fit: crop`` keeps the aspect ratio: resize until the image covers the network size, then
@@ -460,7 +459,7 @@ class Estimator:
         cfg = self.config
         h, w = img.shape[:2]
         K_net = None
-        if cfg.input_fit == "stretch" or (h, w) == (cfg.height, cfg.width):
+        if (fit or cfg.input_fit) == "stretch" or (h, w) == (cfg.height, cfg.width):
             if (h, w) != (cfg.height, cfg.width):
                 img = cv2.resize(img, (cfg.width, cfg.height), interpolation=cv2.INTER_AREA)
             if K is not None:

@@ -84,7 +84,7 @@ def fit_ground_plane(points: np.ndarray, max_tilt_deg: float, iterations: int = 
     inl = np.abs(points @ n + d) < tol
     P = points[inl]  # least-squares refinement on the inliers
     centroid = P.mean(axis=0)
-    _, _, vt = np.linalg.svd(P - centroid)
+    _, _, vt = np.linalg.svd(P - centroid, full_matrices=False)  # (the full U would be NxN)
     n = vt[2] if vt[2][1] <= 0 else -vt[2]
     if -n[1] < cos_tilt:
         return None
