@@ -183,10 +183,15 @@ def test_bag_loop_pairs_every_frame_after_the_jump_camera_size_depth_and_frames(
         assert not any(info.d)
     for msg in out.msgs["/depth"][:5] + out.msgs["/depth"][-5:]:
         depth, encoding = image_msg_to_numpy(msg)
-        assert encoding == "32FC1" and depth.shape == (H, W) and np.isfinite(depth).all() and (depth > 0).all()
-    # the cloud samples the camera-size depth every 4 camera pixels (24 x 80 points, all valid here)
+        assert encoding == "32FC1" and depth.shape == (H, W) and np.isfinite(depth).all() and (depth >= 0).all()
+        # the 320x96 camera is wider than the 192x64 network: the network sees a centre crop (aspect kept), so
+        # only narrow side bands are unknown (0, REP 118 in this project); everything in between has depth
+        seen = (depth > 0).all(axis=0)
+        assert seen[W // 8:-W // 8].all() and seen.mean() > 0.85 and (depth[:, :seen.argmax()] == 0).all()
+    # the cloud samples the camera-size depth every 4 camera pixels (24 x 80, less the unseen side bands)
     xyz, rgb = cloud_msg_to_numpy(out.msgs["/points"][-1])
-    assert len(xyz) == (H // 4) * (W // 4) and rgb is not None and np.all(xyz[:, 2] > 0)
+    assert 0.85 * (H // 4) * (W // 4) <= len(xyz) <= (H // 4) * (W // 4) and rgb is not None
+    assert np.all(xyz[:, 2] > 0)
 
     # TF: odom -> base_link on /tf; base_link -> camera_link -> cam_optical on /tf_static
     dynamic = {(t.header.frame_id, t.child_frame_id) for m in out.msgs["/tf"] for t in m.transforms}
