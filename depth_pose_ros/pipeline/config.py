@@ -7,6 +7,7 @@ imports neither torch nor OpenCV, so parsers and the ROS layer can build a confi
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -64,10 +65,11 @@ class PoseConfig:
     # Low parallax: median flow left after removing the rotation below this (px at the geometry size):
     # nothing to triangulate; the step gets the rotation only (status "low_parallax").
     min_parallax_px: float = 0.5
-    # Below this parallax (px at the geometry size) the essential matrix is ill-conditioned: a rotation /
-    # translation trade-off can explain the flow almost as well as the true motion, so the two-view
-    # module runs its RANSAC restarts (two_view.restarts); above it, one start.
-    restart_below_parallax_px: float = 6.0
+    # Below this parallax (px at the geometry size) the two-view module runs its RANSAC restarts
+    # (two_view.restarts): with little parallax a rotation / translation trade-off explains the flow almost
+    # as well as the true motion. inf (default): always; a finite value saves time on well-conditioned
+    # pairs, but no single value was right for every data set measured (docs/benchmarks.md).
+    restart_below_parallax_px: float = math.inf
     dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
 
 

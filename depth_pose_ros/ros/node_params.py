@@ -147,7 +147,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
                                   "frame on /tf_static."),
     ParamSpec("publish.path", True, "Publish path (nav_msgs/Path of the base_link poses)."),
     ParamSpec("publish.diagnostics", True, "Publish /diagnostics (rate, latency, drops, inliers, status)."),
-    ParamSpec("cloud.stride", 4, "Use every stride-th pixel in x and y of the published depth for the cloud."),
+    ParamSpec("cloud.stride", 8, "Use every stride-th pixel in x and y of the published depth for the cloud "
+                                 "(camera pixels with output.size camera)."),
     ParamSpec("cloud.max_range_m", 40.0, "Leave out cloud points farther than this (m)."),
     ParamSpec("path.max_length", 1000, "Poses kept in the published path (oldest dropped)."),
     ParamSpec("path.period_s", 1.0, "Publish the path at most this often (node clock, from a timer, not per frame: "

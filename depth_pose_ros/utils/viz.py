@@ -46,8 +46,12 @@ class DepthColorizer:
         if sample_stride < 1:
             raise ValueError(f"sample_stride: must be >= 1, got {sample_stride}")
         ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)
-        # 256x1x3 user colour map holding RGB (not BGR): applyColorMap then writes RGB directly
-        self.lut = np.ascontiguousarray(cv2.applyColorMap(ramp, colormap)[:, :, ::-1])
+        # 256x1x3 user colour map holding RGB (not BGR): applyColorMap then writes RGB directly. Entry 0 is
+        # black (unknown depth); entries 1..255 are the colour map's 255 darkest-to-brightest levels.
+        lut = cv2.applyColorMap(ramp, colormap)[:, :, ::-1].copy()
+        lut[1:] = lut[np.round(np.linspace(0, 255, 255)).astype(int)]
+        lut[0] = 0
+        self.lut = np.ascontiguousarray(lut)
         self.percentile = float(percentile)
         self.sample_stride = int(sample_stride)
 
@@ -72,13 +76,16 @@ class DepthColorizer:
         lo, hi = 1.0 / far if far > 0 else 0.0, 1.0 / near if near > 0 else 1.0
         if hi <= lo:
             hi = lo + 1e-6
-        valid = np.isfinite(d) & (d > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            level = (1.0 / d - lo) * (255.0 / (hi - lo)) + 0.5
+        # index 0 of the table is black (unknown); valid depths map to 1..255 (one pass, no mask of the RGB)
+        valid = d > 0  # (NaN compares False)
+        level = np.empty_like(d)
+        np.divide(1.0, d, out=level, where=valid)
+        level -= lo
+        level *= 254.0 / (hi - lo)
+        np.clip(level, 0.0, 254.0, out=level)
+        level += 1.5
         level[~valid] = 0.0
-        index = np.clip(level, 0.0, 255.0, out=level).astype(np.uint8)
-        rgb = cv2.applyColorMap(index, self.lut)
-        rgb[~valid] = 0
+        rgb = cv2.applyColorMap(level.astype(np.uint8), self.lut)
         return rgb
 
 

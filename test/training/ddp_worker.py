@@ -14,8 +14,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # test/: tiny_configs
 sys.path.insert(0, str(HERE.parents[1]))
 
-from tiny_configs import tiny_config  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
+from tiny_configs import tiny_config  # noqa: E402
 
 from training.train import Trainer  # noqa: E402
 
