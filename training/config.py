@@ -129,6 +129,18 @@ class FbConsistencyConfig:
 
 
 @dataclass
+class FlowDistillationConfig:
+    """Distil classical DIS flow of the training images into the network flow on the pixels where DIS
+    passes its own forward-backward check (confidence-weighted; still label-free). Geometry-as-teacher of
+    issue 13: the photometric / occlusion terms handle where DIS fails."""
+
+    weight: float = 0.0
+    q: float = 0.4  # generalised Charbonnier exponent
+    fb_alpha1: float = 0.01
+    fb_alpha2: float = 0.5
+
+
+@dataclass
 class DepthTriangulationConfig:
     """Depth vs two-view triangulated inliers after scale alignment (han2021 / TrianFlow)."""
 
@@ -213,6 +225,7 @@ class LossesConfig:
     flow_occlusion_aware: FlowOcclusionAwareConfig = field(default_factory=FlowOcclusionAwareConfig)
     flow_smoothness: FlowSmoothnessConfig = field(default_factory=FlowSmoothnessConfig)
     fb_consistency: FbConsistencyConfig = field(default_factory=FbConsistencyConfig)
+    flow_distillation: FlowDistillationConfig = field(default_factory=FlowDistillationConfig)
     depth_triangulation: DepthTriangulationConfig = field(default_factory=DepthTriangulationConfig)
     depth_reprojection: DepthReprojectionConfig = field(default_factory=DepthReprojectionConfig)
     rigid_flow_consistency: RigidFlowConsistencyConfig = field(default_factory=RigidFlowConsistencyConfig)

@@ -38,6 +38,7 @@ from depth_pose_ros.losses import (
     epipolar_error_map,
     epipolar_loss,
     fb_consistency_loss,
+    flow_distillation_loss,
     flow_occlusion_mask,
     flow_photometric_loss,
     flow_smoothness,
@@ -48,6 +49,7 @@ from depth_pose_ros.losses import (
     photometric_error,
     photometric_loss,
     rigid_flow_consistency_loss,
+    teacher_confidence,
     upsample_to,
 )
 from depth_pose_ros.losses.views import geometry_poses, item_mask, pair_flows, posenet_T_s_t, temporal_sources
@@ -59,7 +61,7 @@ from training.config import LossesConfig
 # Terms that need a camera pose, optical flow, or the two-view results.
 NEEDS_POSE = {"photometric", "depth_reprojection", "rigid_flow_consistency", "epipolar", "adaptive_photometric",
               "cross_weighted", "icp", "multiview_3d"}
-NEEDS_FLOW = {"flow_photometric", "flow_occlusion_aware", "flow_smoothness", "fb_consistency",
+NEEDS_FLOW = {"flow_photometric", "flow_occlusion_aware", "flow_smoothness", "fb_consistency", "flow_distillation",
               "depth_triangulation", "rigid_flow_consistency", "epipolar", "adaptive_photometric",
               "cross_weighted", "multiview_3d"}
 NEEDS_TWO_VIEW = {"depth_triangulation"}
@@ -82,6 +84,8 @@ class View:
     T_s_t: Optional[torch.Tensor] = None  # B x 4 x 4
     pose_ok: Optional[torch.Tensor] = None  # B
     two_view: Optional[list[TwoViewResult]] = None
+    teacher_t_s: Optional[torch.Tensor] = None  # B x 2 x H x W classical (DIS) flow t -> s, detached
+    teacher_s_t: Optional[torch.Tensor] = None
 
     @property
     def flow_t_s(self) -> torch.Tensor:
@@ -244,6 +248,16 @@ def term_fb_consistency(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
                   for v in ctx.temporal()], ctx.images)
 
 
+def term_flow_distillation(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
+    c = cfg.flow_distillation
+    values = []
+    for v in ctx.temporal():
+        conf = teacher_confidence(v.teacher_t_s, v.teacher_s_t, c.fb_alpha1, c.fb_alpha2)
+        ctx.keep("teacher_confidence", conf)
+        values.append(flow_distillation_loss(v.flow_t_s, v.teacher_t_s, conf, q=c.q))
+    return _mean(values, ctx.images)
+
+
 def term_depth_triangulation(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
     """Target depth vs the two-view module's triangulated inliers, scaled by the fitted scale (detached)."""
     values = []
@@ -378,6 +392,7 @@ TERMS: dict[str, Callable[[LossContext, LossesConfig], torch.Tensor]] = {
     "flow_occlusion_aware": term_flow_occlusion_aware,
     "flow_smoothness": term_flow_smoothness,
     "fb_consistency": term_fb_consistency,
+    "flow_distillation": term_flow_distillation,
     "depth_triangulation": term_depth_triangulation,
     "depth_reprojection": term_depth_reprojection,
     "rigid_flow_consistency": term_rigid_flow_consistency,
@@ -470,6 +485,8 @@ class LossAssembler:
                 if out.flows:
                     flows = pair_flows(out, t, s)
                     v.flows_t_s, v.flows_s_t, v.learned_visible = flows.t_s, flows.s_t, flows.visible
+                if weights.get("flow_distillation", 0) > 0:
+                    v.teacher_t_s, v.teacher_s_t = dis_pair(t, s), dis_pair(s, t)
                 if need_tv:
                     f_ts, f_st = (v.flow_t_s, v.flow_s_t) if self.two_view_flow == "network" \
                         else (dis_pair(t, s), dis_pair(s, t))

@@ -8,13 +8,20 @@ points of the target camera t into the source camera s) and flows ``flow_t_s`` l
 Modules:
     photometric      SSIM, SSIM+L1, per-pixel min reprojection, auto-mask, multi-scale (Monodepth2)
     smoothness       edge-aware smoothness of inverse depth and (1st/2nd order) of flow
-    flow_losses      occlusion-masked flow photometric loss, occlusion masks, fb-consistency loss
+    flow_losses      occlusion-masked flow photometric loss, occlusion masks, fb-consistency loss,
+                     distillation of a (classical) teacher flow on its fb-consistent pixels
     geometric        depth-triangulation, depth reprojection (SC-SfMLearner), rigid vs optical flow
     glnet            epipolar (Sampson), adaptive photometric, multi-view 3D structure (GLNet)
     occlusion_aware  Fang et al. bidirectional softmax weights (eq. 2-3), cross-weighted loss (eq. 5-7)
     icp              vid2depth 3D point-cloud alignment (ICP) loss
 """
-from depth_pose_ros.losses.flow_losses import fb_consistency_loss, flow_occlusion_mask, flow_photometric_loss
+from depth_pose_ros.losses.flow_losses import (
+    fb_consistency_loss,
+    flow_distillation_loss,
+    flow_occlusion_mask,
+    flow_photometric_loss,
+    teacher_confidence,
+)
 from depth_pose_ros.losses.geometric import (
     depth_reprojection_loss,
     depth_triangulation_loss,
@@ -64,6 +71,7 @@ __all__ = [
     "epipolar_error_map",
     "epipolar_loss",
     "fb_consistency_loss",
+    "flow_distillation_loss",
     "flow_occlusion_mask",
     "flow_photometric_loss",
     "flow_smoothness",
@@ -87,6 +95,7 @@ __all__ = [
     "robust_penalty",
     "sample_at_pixels",
     "ssim",
+    "teacher_confidence",
     "upsample_to",
     "view_overlap_mask",
 ]

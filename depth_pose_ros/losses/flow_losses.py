@@ -101,3 +101,32 @@ def fb_consistency_loss(
     per_pixel = (flow_t_s + back).abs().sum(dim=1, keepdim=True)
     m = inside if mask is None else inside * mask
     return finish(per_pixel, m, return_map)
+
+
+def teacher_confidence(teacher_t_s: torch.Tensor, teacher_s_t: torch.Tensor, alpha1: float = 0.01,
+                       alpha2: float = 0.5) -> torch.Tensor:
+    """Bx1xHxW confidence of a teacher flow t -> s (e.g. classical DIS): 0 where its forward-backward
+    check fails or the match leaves image s, else ``1 / (1 + inconsistency in px)``. Detached: the
+    teacher is a label-free target, not something to train."""
+    inconsistency, consistent = fb_consistency(teacher_t_s.detach(), teacher_s_t.detach(), alpha1, alpha2)
+    return (consistent / (1.0 + inconsistency)).detach()
+
+
+def flow_distillation_loss(
+    flow_t_s: torch.Tensor,
+    teacher_t_s: torch.Tensor,
+    confidence: torch.Tensor,
+    q: float = 0.4,
+    eps: float = 0.01,
+    return_map: bool = False,
+) -> LossOut:
+    """Distil a teacher flow into the network: confidence-weighted robust distance (ARFlow's generalised
+    Charbonnier ``(|d|_1 + eps)^q`` per pixel) between the network's flow and the teacher's, averaged over
+    the confidence. Pixels where the teacher fails (confidence 0: occlusions, low texture) are left to the
+    photometric and occlusion terms, so the student can end better than its teacher there.
+    """
+    check_bchw("flow_t_s", flow_t_s, channels=2)
+    check_bchw("teacher_t_s", teacher_t_s, channels=2)
+    check_same_hw(("flow_t_s", flow_t_s), ("teacher_t_s", teacher_t_s), ("confidence", confidence))
+    per_pixel = ((flow_t_s - teacher_t_s.detach()).abs().sum(dim=1, keepdim=True) + eps) ** q
+    return finish(per_pixel, confidence.detach(), return_map)

@@ -77,3 +77,34 @@ def test_flow_losses_reject_bad_shapes():
         fb_consistency_loss(torch.zeros(1, 3, 4, 4), torch.zeros(1, 2, 4, 4))
     with pytest.raises(ValueError, match="source"):
         flow_photometric_loss(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 5), torch.zeros(1, 2, 4, 4))
+
+
+def test_flow_distillation_is_zero_on_the_teacher_and_ignores_where_it_fails():
+    import torch
+
+    from depth_pose_ros.losses import flow_distillation_loss, teacher_confidence
+
+    torch.manual_seed(0)
+    b, h, w = 2, 24, 32
+    teacher = torch.zeros(b, 2, h, w)
+    teacher[:, 0] = 1.5  # a uniform shift: the backward flow is its exact inverse
+    back = -teacher
+    conf = teacher_confidence(teacher, back)
+    assert conf.shape == (b, 1, h, w)
+    assert conf[..., :, : w - 2].min() > 0.99  # consistent and inside image s
+    assert conf[..., :, -1].max() == 0.0  # matches leaving the image carry no teaching signal
+    student = teacher.clone().requires_grad_(True)
+    at_teacher = flow_distillation_loss(student, teacher, conf)
+    off = flow_distillation_loss(teacher + 1.0, teacher, conf)
+    assert float(off) > float(at_teacher) + 0.5
+    # a teacher that fails its own fb check on half the image teaches nothing there
+    bad_back = back.clone()
+    bad_back[..., : h // 2, :] = 5.0
+    conf2 = teacher_confidence(teacher, bad_back)
+    assert conf2[..., : h // 2 - 1, :].max() == 0.0
+    student2 = teacher.clone()
+    student2[..., : h // 2 - 1, :] += 10.0  # wrong only where the teacher failed
+    assert float(flow_distillation_loss(student2, teacher, conf2)) == pytest.approx(float(at_teacher), abs=1e-6)
+    loss = flow_distillation_loss(teacher + 0.3 + 0.0 * student, teacher, conf)
+    (loss + flow_distillation_loss(student + 0.3, teacher, conf)).backward()
+    assert student.grad is not None and torch.isfinite(student.grad).all() and student.grad.abs().sum() > 0
