@@ -78,7 +78,7 @@ class DepthColorizer:
             hi = lo + 1e-6
         # index 0 of the table is black (unknown); valid depths map to 1..255 (one pass, no mask of the RGB)
         valid = d > 0  # (NaN compares False)
-        level = np.empty_like(d)
+        level = np.zeros_like(d)
         np.divide(1.0, d, out=level, where=valid)
         level -= lo
         level *= 254.0 / (hi - lo)

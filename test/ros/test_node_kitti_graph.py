@@ -237,7 +237,7 @@ def test_kitti_bag_through_node_matches_offline_estimator(ros_env, executor, tmp
     for d in diags:
         assert bag_start_ns <= stamp_to_ns(d.header.stamp) <= bag_end_ns + 10**9
     values = {kv.key: kv.value for kv in diags[-1].status[0].values}
-    assert int(values["total_processed"]) <= len(processed) and int(values["total_skipped"]) == 0
+    assert int(values["total_processed"]) <= len(processed) and int(values["total_skipped"]) == 0, values
     total_dropped = max(int({kv.key: kv.value for kv in d.status[0].values}["total_dropped"]) for d in diags)
     assert total_dropped <= N_FRAMES - len(processed)
     print(f"processed {len(processed)}/{N_FRAMES} frames, dropped {total_dropped}; last diagnostics: {values}")
