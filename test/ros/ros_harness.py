@@ -194,6 +194,48 @@ def spin_until(
         executor.spin_once(timeout_sec=period)
 
 
+class NodeOutputs:
+    """Subscriptions to every output topic of ``depth_pose_node`` in the test process, messages kept by topic.
+
+    ``colored``: also subscribe ``/depth/colored`` (the node builds it only while someone listens).
+    """
+
+    def __init__(self, executor: object, depth: int = 100, colored: bool = True) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from nav_msgs.msg import Odometry, Path
+        from rclpy.node import Node
+        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+        from tf2_msgs.msg import TFMessage
+
+        from depth_pose_ros.ros.qos import latched_qos, reliable_qos
+
+        self.node = Node("outputs_listener", context=executor.context)
+        executor.add_node(self.node)
+        topics = [("/depth", Image), ("/depth/camera_info", CameraInfo)]
+        topics += [("/depth/colored", Image)] if colored else []
+        topics += [("/points", PointCloud2), ("/odom", Odometry), ("/path", Path), ("/tf", TFMessage),
+                   ("/tf_static", TFMessage), ("/diagnostics", DiagnosticArray)]
+        self.msgs: dict[str, list] = {}
+        self.subs = {}
+        for topic, kind in topics:
+            qos = latched_qos() if topic == "/tf_static" else reliable_qos(depth)
+            self.msgs[topic] = []
+            self.subs[topic] = self.node.create_subscription(kind, topic, self.msgs[topic].append, qos)
+
+    def stamps(self, topic: str) -> list[int]:
+        from depth_pose_ros.ros.convert import stamp_to_ns
+
+        return [stamp_to_ns(m.header.stamp) for m in self.msgs[topic]]
+
+    def total(self) -> int:
+        return sum(len(v) for v in self.msgs.values())
+
+    def diag(self) -> dict[str, str]:
+        """Key -> value of the last diagnostics message ({} before the first)."""
+        d = self.msgs["/diagnostics"]
+        return {kv.key: kv.value for kv in d[-1].status[0].values} if d else {}
+
+
 # ---------------------------------------------------------------------------------- smoke check
 #: Topics of the smoke publisher (below a prefix, default ``/smoke``).
 SMOKE_IMAGE, SMOKE_CLOUD, SMOKE_TF = "image", "cloud", "tf"

@@ -20,8 +20,8 @@ import torch
 import yaml
 from rclpy.duration import Duration
 from rclpy.node import Node
-from ros_harness import spin_until, start_child
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from ros_harness import NodeOutputs, spin_until, start_child
+from sensor_msgs.msg import CameraInfo, Image
 
 from depth_pose_ros.geometry.registration import register_depth
 from depth_pose_ros.nets.checkpoint import save_model
@@ -40,7 +40,7 @@ from depth_pose_ros.ros.convert import (
 )
 from depth_pose_ros.ros.node_params import make_estimator, params_from_yaml, settings_from_params_file
 from depth_pose_ros.ros.odometry_math import base_pose
-from depth_pose_ros.ros.qos import latched_qos, reliable_qos
+from depth_pose_ros.ros.qos import reliable_qos
 from depth_pose_ros.utils.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.ros, pytest.mark.data, pytest.mark.slow]
@@ -101,35 +101,6 @@ def _record_bag(executor, env: dict, tmp_path: Path, frames: list[np.ndarray], K
     return tmp_path / "bags" / "kitti06"
 
 
-class _Outputs:
-    """Subscriptions to every output of the node, keyed by topic."""
-
-    def __init__(self, executor) -> None:
-        from diagnostic_msgs.msg import DiagnosticArray
-        from nav_msgs.msg import Odometry, Path
-        from tf2_msgs.msg import TFMessage
-
-        self.node = Node("node_listener", context=executor.context)
-        executor.add_node(self.node)
-        self.msgs: dict[str, list] = {}
-        self.subs = {}
-        for topic, kind, qos in [
-            ("/depth", Image, reliable_qos(100)), ("/depth/camera_info", CameraInfo, reliable_qos(100)),
-            ("/depth/colored", Image, reliable_qos(100)), ("/points", PointCloud2, reliable_qos(100)),
-            ("/odom", Odometry, reliable_qos(100)), ("/path", Path, reliable_qos(100)),
-            ("/tf", TFMessage, reliable_qos(100)), ("/tf_static", TFMessage, latched_qos()),
-            ("/diagnostics", DiagnosticArray, reliable_qos(100)),
-        ]:
-            self.msgs[topic] = []
-            self.subs[topic] = self.node.create_subscription(kind, topic, self.msgs[topic].append, qos)
-
-    def stamps(self, topic: str) -> list[int]:
-        return [stamp_to_ns(m.header.stamp) for m in self.msgs[topic]]
-
-    def total(self) -> int:
-        return sum(len(v) for v in self.msgs.values())
-
-
 def test_kitti_bag_through_node_matches_offline_estimator(ros_env, executor, tmp_path, kitti_odometry_dir):
     frames, K = _kitti(kitti_odometry_dir)
     bag = _record_bag(executor, ros_env, tmp_path, frames, K)
@@ -144,7 +115,7 @@ def test_kitti_bag_through_node_matches_offline_estimator(ros_env, executor, tmp
     overrides = {**OVERRIDES, "checkpoint": str(checkpoint)}
     overrides_file.write_text(yaml.safe_dump({"depth_pose_node": {"ros__parameters": overrides}}))
 
-    out = _Outputs(executor)
+    out = NodeOutputs(executor, depth=100, colored=True)
     node = start_child(["-m", "depth_pose_ros.ros.depth_pose_node", "--ros-args", "--params-file",
                         str(DEFAULT_PARAMS), "--params-file", str(overrides_file)], ros_env, tmp_path / "node.log")
     player = None

@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 import torch
 from rclpy.node import Node
-from ros_harness import spin_until, start_child
+from ros_harness import NodeOutputs, spin_until, start_child
 from rosbags.rosbag2 import StoragePlugin
 from rosbags.rosbag2 import Writer as Writer2
 from rosbags.typesys import Stores, get_typestore
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, Image
 
 from depth_pose_ros.nets.checkpoint import save_model
 from depth_pose_ros.nets.config import NetConfig
@@ -42,7 +42,7 @@ from depth_pose_ros.ros.convert import (
 )
 from depth_pose_ros.ros.node_params import parse_settings
 from depth_pose_ros.ros.odometry_math import OPTICAL_IN_BODY_RPY, rpy_to_matrix
-from depth_pose_ros.ros.qos import latched_qos, reliable_qos
+from depth_pose_ros.ros.qos import reliable_qos
 from depth_pose_ros.utils.paths import REPO_ROOT
 
 pytestmark = pytest.mark.ros
@@ -101,35 +101,6 @@ def _write_bag(path: Path) -> None:
             writer.write(info_conn, t + 1, store.serialize_cdr(info, "sensor_msgs/msg/CameraInfo"))
 
 
-class _Outputs:
-    """Subscriptions to every output of the node."""
-
-    def __init__(self, executor) -> None:
-        from diagnostic_msgs.msg import DiagnosticArray
-        from nav_msgs.msg import Odometry, Path
-        from tf2_msgs.msg import TFMessage
-
-        self.node = Node("outputs_listener", context=executor.context)
-        executor.add_node(self.node)
-        self.msgs: dict[str, list] = {}
-        self.subs = {}
-        for topic, kind, qos in [
-            ("/depth", Image, reliable_qos(200)), ("/depth/camera_info", CameraInfo, reliable_qos(200)),
-            ("/points", PointCloud2, reliable_qos(200)), ("/odom", Odometry, reliable_qos(200)),
-            ("/path", Path, reliable_qos(200)), ("/tf", TFMessage, reliable_qos(200)),
-            ("/tf_static", TFMessage, latched_qos()), ("/diagnostics", DiagnosticArray, reliable_qos(200)),
-        ]:
-            self.msgs[topic] = []
-            self.subs[topic] = self.node.create_subscription(kind, topic, self.msgs[topic].append, qos)
-
-    def stamps(self, topic: str) -> list[int]:
-        return [stamp_to_ns(m.header.stamp) for m in self.msgs[topic]]
-
-    def diag(self) -> dict[str, str]:
-        d = self.msgs["/diagnostics"]
-        return {kv.key: kv.value for kv in d[-1].status[0].values} if d else {}
-
-
 def _jumps(stamps: list[int]) -> list[int]:
     """Indices i where stamps[i] < stamps[i - 1]."""
     return [i for i in range(1, len(stamps)) if stamps[i] < stamps[i - 1]]
@@ -139,7 +110,7 @@ def test_bag_loop_pairs_every_frame_after_the_jump_camera_size_depth_and_frames(
         ros_env, executor, tmp_path, checkpoint):
     bag = tmp_path / "loop_bag"
     _write_bag(bag)
-    out = _Outputs(executor)
+    out = NodeOutputs(executor, depth=200, colored=False)
     # intrinsics.* differ from the camera_info: the outputs show which one each frame used
     node = _node(ros_env, tmp_path, checkpoint, "intrinsics.fx:=200.0", "intrinsics.fy:=200.0",
                  "intrinsics.cx:=150.0", "intrinsics.cy:=40.0", "cloud.max_range_m:=1000.0", "path.period_s:=0.5")
@@ -214,7 +185,7 @@ def test_bag_loop_pairs_every_frame_after_the_jump_camera_size_depth_and_frames(
 
 
 def test_scale_warmup_hold_publishes_only_diagnostics(ros_env, executor, tmp_path, checkpoint):
-    out = _Outputs(executor)
+    out = NodeOutputs(executor, depth=200, colored=False)
     node = _node(ros_env, tmp_path, checkpoint, "scale.source:=camera_height", "scale.warmup:=hold")
     camera = Node("warmup_camera", context=executor.context)
     executor.add_node(camera)
