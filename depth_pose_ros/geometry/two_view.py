@@ -445,8 +445,9 @@ class TwoViewEstimator:
             sample, _ = select_correspondences(score, cfg, rng)
             r1, r2 = _pixels(sample, flow)
             pose, _ = self._essential_pose(r1, r2, pool, flow, K, rng)
-            if pose is not None and cost(*pose) < best_cost:
-                best, best_cost = (pose, r1, r2), cost(*pose)
+            c = cost(*pose) if pose is not None else np.inf
+            if c < best_cost:
+                best, best_cost = (pose, r1, r2), c
         if best is None:
             return first
         (R, t), r1, r2 = best

@@ -114,7 +114,6 @@ class _Previous:
     stamp: float
     features: list[torch.Tensor]
     tensor: torch.Tensor
-    net_image: np.ndarray
     pose_image: np.ndarray
     depth_pose: np.ndarray  # network depth (network units) resized to the geometry size
     T_world_cam: np.ndarray  # in the odometry's own units
@@ -270,7 +269,7 @@ class Estimator:
         result.scale_converged = self.config.scale.source == "none" or self._metric.converged
         result.depth = np.minimum(depth * (f * m), self.config.max_depth_m).astype(np.float32)
         result.T_world_cam = _scaled(T_world_cam, m)
-        self._prev = _Previous(stamp, feats, frame.tensor, frame.net_image, frame.pose_image, depth_pose,
+        self._prev = _Previous(stamp, feats, frame.tensor, frame.pose_image, depth_pose,
                                T_world_cam)
         self._index += 1
         timings["total"] = _ms(t0)

@@ -62,8 +62,11 @@ ESTIMATOR_PARAMS: dict[str, str] = {
 }
 
 
+_ESTIMATOR_DEFAULTS = EstimatorConfig()
+
+
 def _estimator_default(field_path: str) -> Any:
-    value: Any = EstimatorConfig()
+    value: Any = _ESTIMATOR_DEFAULTS
     for part in field_path.split("."):
         value = getattr(value, part)
     return value
@@ -231,7 +234,8 @@ def parse_settings(values: Mapping[str, Any], explicit: Optional[Iterable[str]] 
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)} (valid: {', '.join(sorted(PARAMETER_NAMES))})")
     explicit = set(values) if explicit is None else set(explicit)
-    v = {**defaults(), **dict(values)}
+    declared = defaults()
+    v = {**declared, **dict(values)}
 
     def get(name: str, kind: type) -> Any:
         return _coerce(name, v[name], kind)
@@ -241,7 +245,7 @@ def parse_settings(values: Mapping[str, Any], explicit: Optional[Iterable[str]] 
         layers.append(config_utils.load_yaml(Path(get("estimator_config", str)).expanduser()))
     given: dict[str, Any] = {}
     for name, field_path in ESTIMATOR_PARAMS.items():
-        value = get(name, type(_estimator_default(field_path)))
+        value = get(name, type(declared[name]))  # the type of the dataclass default
         if name not in explicit:
             continue
         if name == "flow_source" and value == "model":  # deprecated alias of "not set"
