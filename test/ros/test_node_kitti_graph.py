@@ -128,12 +128,20 @@ def test_kitti_bag_through_node_matches_offline_estimator(ros_env, executor, tmp
                               "-p", "wait_timeout:=30.0"], ros_env, tmp_path / "player.log")
         finished = spin_until(executor, lambda: not player.running(), 90.0, children=[node, player])
         assert finished, f"player did not finish; player:\n{player.output()}\nnode:\n{node.output()}"
-        # Let the last frame's outputs arrive: wait until nothing new comes for 2 s.
+        # Let the last frame's outputs arrive: wait until nothing new comes for 2 s and every per-frame
+        # topic has as many messages as the others. A reliable sample lost on the way (a full shared-memory
+        # port on a busy machine) is only resent after the writer's next heartbeat (Fast DDS: 3 s), so
+        # unequal counts wait longer, up to 12 s of quiet.
+        per_frame = ("/odom", "/depth", "/depth/camera_info", "/depth/colored", "/points", "/path")
         last_total, quiet_since = -1, time.monotonic()
-        while time.monotonic() - quiet_since < 2.0:
+        while True:
             spin_until(executor, lambda: False, 0.2)
             if out.total() != last_total:
                 last_total, quiet_since = out.total(), time.monotonic()
+            quiet = time.monotonic() - quiet_since
+            balanced = len({len(out.msgs[t]) for t in per_frame}) == 1
+            if (quiet >= 2.0 and balanced) or quiet >= 12.0:
+                break
     finally:
         if player is not None:
             player.stop()
