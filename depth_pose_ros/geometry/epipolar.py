@@ -111,6 +111,16 @@ def epipolar_distance_dense(flow: torch.Tensor, F: torch.Tensor, squared: bool =
 # ----------------------------------------------------------------------------------------- numpy
 
 
+def fundamental_np(K: np.ndarray, R: np.ndarray, t: np.ndarray, K_inv: np.ndarray | None = None) -> np.ndarray:
+    """``F = K^-T [t]x R K^-1`` of a relative pose ``T_2_1`` = (R, t) seen by one camera K (numpy).
+
+    ``K_inv`` may be given to save the inverse in loops over many poses of one camera.
+    """
+    K_inv = invert_intrinsics(K) if K_inv is None else K_inv
+    tx = np.array([[0.0, -t[2], t[1]], [t[2], 0.0, -t[0]], [-t[1], t[0], 0.0]])
+    return K_inv.T @ tx @ R @ K_inv
+
+
 def sampson_residual_np(p1: np.ndarray, p2: np.ndarray, F: np.ndarray) -> np.ndarray:
     """Signed Sampson residual (pixels) of Nx2 correspondences under a 3x3 F (numpy, float64).
 

@@ -8,6 +8,8 @@ metrics, two-view pose) do not need torch.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -32,9 +34,43 @@ def invert_np(T: np.ndarray) -> np.ndarray:
 
 
 def axis_angle_to_matrix_np(axis_angle: np.ndarray) -> np.ndarray:
-    """Axis-angle ...x3 -> rotation matrices ...x3x3 (scipy)."""
+    """Axis-angle ...x3 -> rotation matrices ...x3x3 (Rodrigues' formula).
+
+    Written out rather than through scipy's ``Rotation``: the two-view refinement calls it for single
+    vectors thousands of times per frame, where scipy's per-call overhead is most of the cost.
+    Small angles use the series of ``sin(a)/a`` and ``(1 - cos(a))/a^2``, exact to double precision.
+    """
     v = np.asarray(axis_angle, dtype=np.float64)
-    return Rotation.from_rotvec(v.reshape(-1, 3)).as_matrix().reshape(*v.shape[:-1], 3, 3)
+    if v.shape == (3,):  # one vector: plain floats, no array machinery
+        x, y, z = float(v[0]), float(v[1]), float(v[2])
+        a2 = x * x + y * y + z * z
+        if a2 < 1e-8:
+            s, c = 1.0 - a2 / 6.0, 0.5 - a2 / 24.0
+        else:
+            a = math.sqrt(a2)
+            s, c = math.sin(a) / a, (1.0 - math.cos(a)) / a2
+        return np.array([[1.0 - c * (y * y + z * z), c * x * y - s * z, c * x * z + s * y],
+                         [c * x * y + s * z, 1.0 - c * (x * x + z * z), c * y * z - s * x],
+                         [c * x * z - s * y, c * y * z + s * x, 1.0 - c * (x * x + y * y)]])
+    w = v.reshape(-1, 3)
+    a2 = np.einsum("ni,ni->n", w, w)
+    a = np.sqrt(a2)
+    small = a2 < 1e-8
+    safe = np.where(small, 1.0, a)
+    s = np.where(small, 1.0 - a2 / 6.0, np.sin(safe) / safe)
+    c = np.where(small, 0.5 - a2 / 24.0, (1.0 - np.cos(safe)) / np.where(small, 1.0, a2))
+    x, y, z = w[:, 0], w[:, 1], w[:, 2]
+    out = np.empty((len(w), 3, 3))
+    out[:, 0, 0] = 1.0 - c * (y * y + z * z)
+    out[:, 1, 1] = 1.0 - c * (x * x + z * z)
+    out[:, 2, 2] = 1.0 - c * (x * x + y * y)
+    out[:, 0, 1] = c * x * y - s * z
+    out[:, 1, 0] = c * x * y + s * z
+    out[:, 0, 2] = c * x * z + s * y
+    out[:, 2, 0] = c * x * z - s * y
+    out[:, 1, 2] = c * y * z - s * x
+    out[:, 2, 1] = c * y * z + s * x
+    return out.reshape(*v.shape[:-1], 3, 3)
 
 
 def matrix_to_axis_angle_np(R: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from depth_pose_ros.geometry.camera import invert_intrinsics, validate_intrinsics
-from depth_pose_ros.geometry.epipolar import sampson_distance_dense_np, sampson_residual_np
+from depth_pose_ros.geometry.epipolar import fundamental_np, sampson_distance_dense_np, sampson_residual_np
 from depth_pose_ros.geometry.masks import fb_consistency_np, occlusion_from_range, range_map
 from depth_pose_ros.geometry.scale_align import align_depth_to_points
 from depth_pose_ros.geometry.se3_np import axis_angle_to_matrix_np, make_pose_np, project_to_rotation_np
@@ -68,10 +68,25 @@ class TwoViewResult:
     pixels1: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # Nx2 sampled pixels, image 1
     pixels2: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # Nx2 their matches, image 2
     inliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # N: inlier of the final pose
-    rigid_mask: Optional[np.ndarray] = None  # HxW bool: flow agrees with the camera motion
     points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # Mx3 triangulated, frame 1, |t|=1
     points_pixels: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # Mx2 their image-1 pixels
     message: str = ""  # why a fallback happened
+    valid: Optional[np.ndarray] = None  # HxW bool: usable flow (finite, inside image 2, mask, fb-consistent)
+    # the rigid mask is dense (a Sampson distance per pixel): computed on first use, most callers never ask
+    _rigid_mask: Optional[np.ndarray] = field(default=None, repr=False)
+    _rigid_mask_args: Optional[tuple] = field(default=None, repr=False)
+
+    @property
+    def rigid_mask(self) -> Optional[np.ndarray]:
+        """HxW bool: the flow agrees with the camera motion (None when no flow was given)."""
+        if self._rigid_mask is None and self._rigid_mask_args is not None:
+            self._rigid_mask = rigid_mask_from_pose(*self._rigid_mask_args)
+            self._rigid_mask_args = None
+        return self._rigid_mask
+
+    @rigid_mask.setter
+    def rigid_mask(self, mask: Optional[np.ndarray]) -> None:
+        self._rigid_mask, self._rigid_mask_args = mask, None
 
     @property
     def T_2_1(self) -> np.ndarray:
@@ -102,12 +117,6 @@ def _check_flow_np(flow: np.ndarray, name: str) -> np.ndarray:
 def _unit(v: np.ndarray) -> np.ndarray:
     n = float(np.linalg.norm(v))
     return v / n if n > 1e-12 else np.zeros(3)
-
-
-def _fundamental(K: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    K_inv = invert_intrinsics(K)
-    tx = np.array([[0.0, -t[2], t[1]], [t[2], 0.0, -t[0]], [-t[1], t[0], 0.0]])
-    return K_inv.T @ tx @ R @ K_inv
 
 
 def correspondence_scores(flow_fw: np.ndarray, flow_bw: Optional[np.ndarray], mask: Optional[np.ndarray],
@@ -214,12 +223,13 @@ def refine_pose(R: np.ndarray, t: np.ndarray, p1: np.ndarray, p2: np.ndarray, K:
     Returns the input if nothing improves.
     """
     e1, e2 = _tangent_basis(t)
+    K_inv = invert_intrinsics(K)
 
     def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return axis_angle_to_matrix_np(x[:3]) @ R, _unit(t + x[3] * e1 + x[4] * e2)
 
     def fmat(x: np.ndarray) -> np.ndarray:
-        return _fundamental(K, *unpack(x))
+        return fundamental_np(K, *unpack(x), K_inv=K_inv)
 
     def robust_cost(r: np.ndarray) -> float:
         a = np.abs(r)
@@ -271,7 +281,7 @@ def rigid_mask_from_pose(flow_fw: np.ndarray, K: np.ndarray, R: np.ndarray, t: n
     h, w = flow_fw.shape[:2]
     flow = np.nan_to_num(np.asarray(flow_fw, dtype=np.float32), nan=1e6, posinf=1e6, neginf=1e6)
     if np.linalg.norm(t) > 1e-12:
-        d = sampson_distance_dense_np(flow, _fundamental(K, R, _unit(t)))
+        d = sampson_distance_dense_np(flow, fundamental_np(K, R, _unit(t)))
     else:
         H = (K @ R @ invert_intrinsics(K)).astype(np.float32)
         x = np.arange(w, dtype=np.float32)[None, :]
@@ -290,19 +300,28 @@ def pose_from_essential(E: np.ndarray, p1: np.ndarray, p2: np.ndarray, K: np.nda
     """The (R, unit t) of ``T_2_1`` among E's four decompositions that passes the cheirality test.
 
     Same decision as ``cv2.recoverPose`` (most points in front of both cameras) but on at most
-    ``max_points`` evenly strided inliers: the vote is unambiguous with a few hundred points, and
-    recoverPose triangulating all of them four times costs more than the whole RANSAC.
+    ``max_points`` evenly strided inliers, and with the two depths of each point in closed form
+    instead of a full triangulation: the vote is unambiguous with a few hundred points and needs
+    only the signs. With bearings ``b1``, ``b2`` and ``z2 b2 = z1 R b1 + t``, crossing with ``b2``
+    (resp. ``R b1``) gives ``z1 = -(b2 x t).(b2 x R b1) / |b2 x R b1|^2`` and
+    ``z2 = (R b1 x t).(R b1 x b2) / |R b1 x b2|^2``.
     Returns ``(R, t, votes)``.
     """
     R1, R2, t = cv2.decomposeEssentialMat(E)
     t = t.ravel()
     step = max(1, len(p1) // max_points)
-    q1, q2 = p1[::step], p2[::step]
+    K_inv = invert_intrinsics(K)
+    b1 = np.c_[p1[::step], np.ones(len(p1[::step]))] @ K_inv.T
+    b2 = np.c_[p2[::step], np.ones(len(p2[::step]))] @ K_inv.T
     best = (np.eye(3), np.zeros(3), -1)
     for R in (R1, R2):
+        rb1 = b1 @ R.T
+        c = np.cross(b2, rb1)  # b2 x R b1
+        cc = np.maximum(np.einsum("ni,ni->n", c, c), 1e-300)
         for tt in (t, -t):
-            tri = triangulate(q1, q2, K, R, tt, max_reproj_px=np.inf)
-            votes = int(np.sum((tri.depth1 > 0) & (tri.depth2 > 0)))
+            z1 = -np.einsum("ni,ni->n", np.cross(b2, tt), c) / cc
+            z2 = -np.einsum("ni,ni->n", np.cross(rb1, tt), c) / cc  # (R b1 x b2) = -c
+            votes = int(np.sum((z1 > 0) & (z2 > 0)))
             if votes > best[2]:
                 best = (R, tt, votes)
     return best
@@ -394,9 +413,16 @@ class TwoViewEstimator:
         elif sample.size < max(cfg.min_inliers, 5):
             reason = f"only {sample.size} valid correspondences"
         else:
-            result, reason = self._from_essential(p1, p2, pool, flow_fw, K, rng, h, w)
-            if cfg.restarts > 1 and result is not None:
-                result = self._best_of_restarts(result, pool, flow_fw, K, h, w, score)
+            pose, reason = self._essential_pose(p1, p2, K)
+            if pose is not None:
+                candidates = [(pose, p1, p2, rng)]
+                if cfg.restarts > 1:
+                    candidates = self._ranked_restarts(candidates[0], pool, flow_fw, K, score)
+                for (R, t), c1, c2, c_rng in candidates:  # the best pose that triangulates usably
+                    R, t = self._refined(R, t, pool, flow_fw, K, c_rng)
+                    result, reason = self._triangulated_result(R, t, c1, c2, K, h, w)
+                    if result is not None:
+                        break
         if result is not None:
             result.mean_flow = mean_flow
         if result is None and depth1 is not None:
@@ -414,7 +440,8 @@ class TwoViewEstimator:
         else:
             self._last = result
 
-        result.rigid_mask = rigid_mask_from_pose(flow_fw, K, result.R, result.t, cfg.rigid_threshold_px, valid)
+        result.valid = valid
+        result._rigid_mask_args = (flow_fw, K, result.R, result.t, cfg.rigid_threshold_px, valid)
         if result.status == TwoViewStatus.OK and depth1 is not None and len(result.points):
             align = align_depth_to_points(depth1, result.points_pixels, result.points[:, 2],
                                           inlier_rel=cfg.scale_inlier_rel)
@@ -422,52 +449,42 @@ class TwoViewEstimator:
                 result.scale, result.scale_inlier_ratio = align.scale, align.inlier_ratio
         return result
 
-    def _best_of_restarts(self, first: TwoViewResult, pool: np.ndarray, flow: np.ndarray, K: np.ndarray,
-                          h: int, w: int, score: np.ndarray) -> TwoViewResult:
-        """Run the essential-matrix pose again from other seeds and keep the pose with the lowest truncated
-        Sampson cost over one common set of usable pixels. With little motion, RANSAC can settle on a
-        rotation/translation trade-off that explains the flow almost as well as the true pose (the
-        bas-relief ambiguity); the true pose still explains it slightly better, which this compares.
-        Only a pose that wins is triangulated again."""
+    def _ranked_restarts(self, first: tuple, pool: np.ndarray, flow: np.ndarray, K: np.ndarray,
+                         score: np.ndarray) -> list[tuple]:
+        """``first`` and the essential-matrix poses from ``restarts - 1`` other seeds, as
+        ``((R, t), p1, p2)``, best first by truncated Sampson cost over one common set of usable pixels.
+
+        With little motion, RANSAC can settle on a rotation/translation trade-off that explains the flow
+        almost as well as the true pose (the bas-relief ambiguity); the true pose still explains it
+        slightly better, which this compares. Only poses, no triangulation: the caller triangulates the
+        winner (and the next one only if the winner is unusable).
+        """
         cfg = self.config
         eval_rng = np.random.default_rng(cfg.seed + 7919)
         usable = np.flatnonzero(score.ravel() > 0)  # every usable pixel, not only the best-scored pool
         idx = eval_rng.choice(usable, size=min(10000, usable.size), replace=False) if usable.size else usable
         q1, q2 = _pixels(idx, flow)
+        K_inv = invert_intrinsics(K)
 
         def cost(R: np.ndarray, t: np.ndarray) -> float:
-            res = np.abs(sampson_residual_np(q1, q2, _fundamental(K, R, t)))
+            res = np.abs(sampson_residual_np(q1, q2, fundamental_np(K, R, t, K_inv=K_inv)))
             return float(np.mean(np.minimum(res, cfg.ransac_threshold_px)))
 
-        best, best_cost = None, cost(first.R, first.t)
+        ranked = [(cost(*first[0]), 0, first)]
         for k in range(1, cfg.restarts):
             rng = np.random.default_rng(cfg.seed + k)
             sample, _ = select_correspondences(score, cfg, rng)
             r1, r2 = _pixels(sample, flow)
-            pose, _ = self._essential_pose(r1, r2, pool, flow, K, rng)
-            c = cost(*pose) if pose is not None else np.inf
-            if c < best_cost:
-                best, best_cost = (pose, r1, r2), c
-        if best is None:
-            return first
-        (R, t), r1, r2 = best
-        other, _ = self._triangulated_result(R, t, r1, r2, K, h, w)
-        return other if other is not None else first
+            pose, _ = self._essential_pose(r1, r2, K)
+            if pose is not None:
+                ranked.append((cost(*pose), k, (pose, r1, r2, rng)))
+        return [cand for _, _, cand in sorted(ranked, key=lambda item: item[:2])]  # ties: the first start
 
     # -- essential-matrix path ------------------------------------------------------------------
 
-    def _from_essential(self, p1: np.ndarray, p2: np.ndarray, pool: np.ndarray, flow: np.ndarray,
-                        K: np.ndarray, rng: np.random.Generator, h: int, w: int
-                        ) -> tuple[Optional[TwoViewResult], str]:
-        pose, reason = self._essential_pose(p1, p2, pool, flow, K, rng)
-        if pose is None:
-            return None, reason
-        return self._triangulated_result(pose[0], pose[1], p1, p2, K, h, w)
-
-    def _essential_pose(self, p1: np.ndarray, p2: np.ndarray, pool: np.ndarray, flow: np.ndarray,
-                        K: np.ndarray, rng: np.random.Generator
+    def _essential_pose(self, p1: np.ndarray, p2: np.ndarray, K: np.ndarray
                         ) -> tuple[Optional[tuple[np.ndarray, np.ndarray]], str]:
-        """(R, unit t) by E-RANSAC, the cheirality vote and the LM refinement, or (None, why)."""
+        """(R, unit t) by E-RANSAC and the cheirality vote, or (None, why)."""
         cfg = self.config
         try:
             E, ransac_mask = cv2.findEssentialMat(p1, p2, K, RANSAC_METHODS[cfg.ransac_method], cfg.confidence,
@@ -486,22 +503,29 @@ class TwoViewEstimator:
         R, t = project_to_rotation_np(R), _unit(t)
         if not (np.all(np.isfinite(R)) and np.linalg.norm(t) > 0.5):
             return None, "recoverPose returned an invalid pose"
-
-        if cfg.refine:
-            n_ref = min(cfg.refine_max_points, pool.size)
-            ref_idx = rng.choice(pool, size=n_ref, replace=False) if pool.size > n_ref else pool
-            q1, q2 = _pixels(ref_idx, flow)
-            res0 = np.abs(sampson_residual_np(q1, q2, _fundamental(K, R, t)))
-            keep = res0 < 2.0 * cfg.ransac_threshold_px
-            if int(keep.sum()) >= cfg.min_inliers:
-                R, t = refine_pose(R, t, q1[keep], q2[keep], K, cfg.refine_loss_scale_px)
         return (R, t), ""
+
+    def _refined(self, R: np.ndarray, t: np.ndarray, pool: np.ndarray, flow: np.ndarray, K: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The LM refinement of a pose on up to ``refine_max_points`` of the pool (the pose itself when
+        refinement is off or too few points agree with it)."""
+        cfg = self.config
+        if not cfg.refine:
+            return R, t
+        n_ref = min(cfg.refine_max_points, pool.size)
+        ref_idx = rng.choice(pool, size=n_ref, replace=False) if pool.size > n_ref else pool
+        q1, q2 = _pixels(ref_idx, flow)
+        res0 = np.abs(sampson_residual_np(q1, q2, fundamental_np(K, R, t)))
+        keep = res0 < 2.0 * cfg.ransac_threshold_px
+        if int(keep.sum()) >= cfg.min_inliers:
+            R, t = refine_pose(R, t, q1[keep], q2[keep], K, cfg.refine_loss_scale_px)
+        return R, t
 
     def _triangulated_result(self, R: np.ndarray, t: np.ndarray, p1: np.ndarray, p2: np.ndarray, K: np.ndarray,
                              h: int, w: int) -> tuple[Optional[TwoViewResult], str]:
         """Inliers and triangulation of a pose, with the checks that make it usable, or (None, why)."""
         cfg = self.config
-        inliers = np.abs(sampson_residual_np(p1, p2, _fundamental(K, R, t))) < cfg.ransac_threshold_px
+        inliers = np.abs(sampson_residual_np(p1, p2, fundamental_np(K, R, t))) < cfg.ransac_threshold_px
         tri = triangulate(p1[inliers], p2[inliers], K, R, t,
                           min_parallax_deg=cfg.min_triangulation_angle_deg,
                           max_reproj_px=cfg.max_reprojection_px, image_size=(h, w))

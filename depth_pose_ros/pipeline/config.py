@@ -53,7 +53,7 @@ class PoseConfig:
     limits the pose accuracy (measured curve in ``docs/benchmarks.md``).
     """
 
-    scale: float = 0.5  # geometry image size as a fraction of the input image
+    scale: float = 0.75  # geometry image size as a fraction of the input image
     max_width: int = 640  # ... but at most this wide (cost bound for large cameras)
     min_width: int = 320  # ... and at least this wide, or the camera's own width if smaller (small cameras)
     # Translation length of each step: ``geometry`` carries the scale of the previous pair forward

@@ -67,6 +67,8 @@ __all__ = ["Estimator", "EstimatorConfig", "FrameError", "MIN_IMAGE_SIDE", "Resu
 PIXEL_THRESHOLDS = ("refine_loss_scale_px", "rigid_threshold_px", "pnp_threshold_px",
                     "max_reprojection_px", "min_mean_flow_px")
 
+#: Grid samples of the parallax test (the median flow left after the best pure rotation).
+PARALLAX_SAMPLES = 2000
 #: Smallest accepted image side (pixels): the network's coarsest stride; smaller frames carry no depth.
 MIN_IMAGE_SIDE = 32
 
@@ -116,7 +118,7 @@ class _Previous:
     tensor: torch.Tensor
     pose_image: np.ndarray
     depth_pose: np.ndarray  # network depth (network units) resized to the geometry size
-    T_world_cam: np.ndarray  # in the odometry's own units
+    T_world_cam: np.ndarray  # as handed out (metres once a metric source has a factor)
 
 
 @dataclass
@@ -254,13 +256,17 @@ class Estimator:
             t4 = time.perf_counter()
             self._metric_scale(result, frame, motion, flow_fw, depth_pose, stereo_image, stereo_baseline)
             timings["scale"] = _ms(t4)
-            T_world_cam = self._prev.T_world_cam @ invert_np(motion.T_cur_prev)
+            # Each step enters the trajectory at the metric factor of its time: the trajectory is never
+            # rescaled after the fact, so an updated factor bends no past pose and odometry stays
+            # continuous (REP 105).
+            m = self._metric.value or 1.0
+            T_cur_prev = _scaled(motion.T_cur_prev, m)
+            T_world_cam = self._prev.T_world_cam @ invert_np(T_cur_prev)
             if not np.all(np.isfinite(T_world_cam)):  # never hand out NaN: hold the last pose
-                T_world_cam = self._prev.T_world_cam.copy()
+                T_world_cam, T_cur_prev = self._prev.T_world_cam.copy(), np.eye(4)
                 motion = _Motion(np.eye(3), np.zeros(3), 0.0)
                 result.status = TwoViewStatus.CONSTANT_VELOCITY.value
-            m = self._metric.value or 1.0
-            result.T_cur_prev = _scaled(motion.T_cur_prev, m)
+            result.T_cur_prev = T_cur_prev
             result.flow, result.flow_backward = flow_fw, flow_bw
             result.dt = stamp - self._prev.stamp
         m = self._metric.value or 1.0
@@ -268,7 +274,7 @@ class Estimator:
         result.scale, result.metric_scale = f * m, m
         result.scale_converged = self.config.scale.source == "none" or self._metric.converged
         result.depth = np.minimum(depth * (f * m), self.config.max_depth_m).astype(np.float32)
-        result.T_world_cam = _scaled(T_world_cam, m)
+        result.T_world_cam = T_world_cam
         self._prev = _Previous(stamp, feats, frame.tensor, frame.pose_image, depth_pose,
                                T_world_cam)
         self._index += 1
@@ -370,7 +376,7 @@ class Estimator:
         if parallax >= pcfg.restart_below_parallax_px:  # well-conditioned: one RANSAC start is enough
             tv_cfg = dataclasses.replace(tv_cfg, restarts=1)
         tv = estimate_two_view(flow_fw, frame.K_pose, flow_bw=flow_bw, depth1=prev.depth_pose, config=tv_cfg)
-        result.rigid_mask = tv.rigid_mask
+        result.two_view = tv
         result.status = tv.status.value
         result.confidence, result.num_inliers = float(tv.confidence), int(tv.num_inliers)
         result.inlier_ratio = float(tv.inliers.mean()) if tv.inliers.size else 0.0
@@ -404,8 +410,10 @@ class Estimator:
         """Observe the metric factor (odometry units -> metres) of the configured source."""
         scfg = self.config.scale
         if scfg.source == "camera_height" and result.status == TwoViewStatus.OK.value and motion.length > 0:
-            valid = result.rigid_mask if result.rigid_mask is not None else np.ones(flow_fw.shape[:2], bool)
-            pts = ground_points(flow_fw, valid, frame.K_pose, motion.R, motion.t, scfg.ground_region)
+            tv = result.two_view  # usable flow, and the rigid test on the road samples only (not dense)
+            valid = tv.valid if tv is not None and tv.valid is not None else np.ones(flow_fw.shape[:2], bool)
+            pts = ground_points(flow_fw, valid, frame.K_pose, motion.R, motion.t, scfg.ground_region,
+                                max_epipolar_px=self._two_view_at(frame.pose_scale).rigid_threshold_px)
             plane = observe_camera_height(pts * motion.length, scfg) if len(pts) else None
             if plane is not None:
                 self._last_plane_inliers = plane.inlier_ratio
@@ -425,7 +433,8 @@ class Estimator:
         """The pair's best pure rotation and the median flow left after it (px): the parallax that
         translation can be triangulated from."""
         h, w = flow_fw.shape[:2]
-        ys, xs = np.mgrid[2:h - 2:4, 2:w - 2:4]
+        step = max(2, int(np.sqrt(h * w / PARALLAX_SAMPLES)))  # a median needs a few thousand samples
+        ys, xs = np.mgrid[2:h - 2:step, 2:w - 2:step]
         fw = flow_fw[ys, xs]
         ok = np.isfinite(fw).all(-1)  # (no fb test: the median residual is robust to bad matches)
         if ok.sum() < 20:

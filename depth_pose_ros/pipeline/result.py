@@ -31,7 +31,6 @@ class Result:
     flow: Optional[np.ndarray] = None  # HxWx2 float32 forward flow previous -> current (geometry size)
     flow_backward: Optional[np.ndarray] = None  # HxWx2 current -> previous
     K_pose: Optional[np.ndarray] = None  # 3x3 intrinsics of the flow / geometry resolution
-    rigid_mask: Optional[np.ndarray] = None  # HxW bool at the geometry size, in the previous frame
     inlier_ratio: float = 0.0
     confidence: float = 0.0
     num_inliers: int = 0
@@ -44,6 +43,14 @@ class Result:
     reset_reason: str = ""  # why the state was reset before this frame ("" if not)
     dt: float = 0.0  # seconds since the previous frame (0 on the first)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: the step's two-view result (a ``geometry.two_view.TwoViewResult``; not typed here: no torch import)
+    two_view: Optional[object] = field(default=None, repr=False)
+
+    @property
+    def rigid_mask(self) -> Optional[np.ndarray]:
+        """HxW bool at the geometry size, in the previous frame: pixels whose flow the camera motion
+        explains (None without a two-view pose). Computed on first use."""
+        return getattr(self.two_view, "rigid_mask", None)
 
     @property
     def pose_valid(self) -> bool:

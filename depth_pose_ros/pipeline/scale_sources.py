@@ -18,6 +18,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from depth_pose_ros.geometry.epipolar import fundamental_np, sampson_residual_np
 from depth_pose_ros.geometry.triangulation import triangulate
 from depth_pose_ros.pipeline.config import ScaleConfig
 from depth_pose_ros.utils.image import to_gray_u8
@@ -102,17 +103,25 @@ class PlaneObservation:
 
 
 def ground_points(flow: np.ndarray, valid: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
-                  region: float, stride: int = 2) -> np.ndarray:
+                  region: float, max_samples: int = 2500, max_epipolar_px: float = np.inf) -> np.ndarray:
     """Points (Mx3, first camera, translation ``t`` as given) triangulated from the flow of the road
-    region: the bottom ``region`` of the image, middle 60 % of its width, every ``stride``-th pixel."""
+    region: the bottom ``region`` of the image, middle 60 % of its width, on a regular grid of at most
+    about ``max_samples`` pixels (a plane of three parameters needs no more; the cost stays the same at
+    any image size). ``valid`` marks usable flow; ``max_epipolar_px`` drops samples whose flow the camera
+    motion does not explain (Sampson distance; moving objects), tested on the samples only."""
     h, w = flow.shape[:2]
     y0 = int(h * (1.0 - region))
-    ys, xs = np.mgrid[y0:h:stride, w // 5:4 * w // 5:stride]
+    x0, x1 = w // 5, 4 * w // 5
+    stride = max(1, int(np.ceil(np.sqrt((h - y0) * (x1 - x0) / max_samples))))
+    ys, xs = np.mgrid[y0:h:stride, x0:x1:stride]
     ok = valid[ys, xs]
     p1 = np.stack([xs[ok], ys[ok]], axis=1).astype(np.float64)
     if len(p1) < 30:
         return np.zeros((0, 3))
     p2 = p1 + flow[ys[ok], xs[ok]].astype(np.float64)
+    if np.isfinite(max_epipolar_px):
+        rigid = np.abs(sampson_residual_np(p1, p2, fundamental_np(K, R, t))) < max_epipolar_px
+        p1, p2 = p1[rigid], p2[rigid]
     tri = triangulate(p1, p2, K, R, t, min_parallax_deg=0.5, max_reproj_px=1.0, image_size=(h, w))
     return tri.points[tri.valid]
 

@@ -113,20 +113,24 @@ def test_a_standing_camera_gives_a_standing_trajectory(frames):
 
 
 def test_lens_distortion_is_undistorted_before_the_geometry():
-    """The same drive rendered through a barrel lens: with its distortion given, the pose is as accurate
-    as the pinhole run (within 10 %, plus a small absolute floor)."""
-    frames = list(open_source("synthetic:seed=7,length=10,height=192,width=640"))
+    """The same drives rendered through a barrel lens: with its distortion given, the pose is as accurate
+    as the pinhole run (within 10 %, plus a small absolute floor). Errors are averaged over three drives:
+    the median translation direction of one short drive moves by more than 10 % from noise alone."""
     d = Distortion.create("plumb_bob", [-0.35, 0.12, 0.001, -0.001, 0.0])
-    distorted = [distort_image(f.image, f.K, d) for f in frames]
-    gt = np.stack([f.T_world_cam for f in frames])
 
-    def errors(images, distortion):
+    def errors(frames, images, distortion):
         results = _run(_estimator(flow_source="dis"), frames, images, distortion)
-        m = pose_summary(np.stack([r.T_world_cam for r in results]), gt)
-        return np.array([m["rot_err_deg_per_frame"], m["tdir_err_deg_median"]])
+        m = pose_summary(np.stack([r.T_world_cam for r in results]), np.stack([f.T_world_cam for f in frames]))
+        return np.array([m["rot_err_deg_per_frame"], m["tdir_err_deg_median"]]) / 3.0
 
-    pinhole, undistorted, ignored = errors(None, None), errors(distorted, d), errors(distorted, None)
-    print("rot, t-dir: pinhole", pinhole, "undistorted", undistorted, "ignored", ignored)
+    pinhole, undistorted, ignored = np.zeros(2), np.zeros(2), np.zeros(2)
+    for seed in (7, 8, 9):
+        frames = list(open_source(f"synthetic:seed={seed},length=10,height=192,width=640"))
+        distorted = [distort_image(f.image, f.K, d) for f in frames]
+        pinhole += errors(frames, None, None)
+        undistorted += errors(frames, distorted, d)
+        ignored += errors(frames, distorted, None)
+    print("mean rot, t-dir: pinhole", pinhole, "undistorted", undistorted, "ignored", ignored)
     assert np.all(undistorted <= 1.1 * pinhole + [0.005, 0.05])
     # and the undistortion really inverts the lens: back to the pinhole image (the border aside)
     from depth_pose_ros.geometry.distortion import Undistorter
