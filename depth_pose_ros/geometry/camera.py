@@ -171,26 +171,29 @@ def backproject_np(depth: np.ndarray, K: np.ndarray, stride: int = 1, max_depth:
         raise ValueError(f"stride: must be >= 1, got {stride}")
     stride = int(stride)
     h, w = d.shape
-    vs, us = np.mgrid[0:h:stride, 0:w:stride]
     z = d[::stride, ::stride]
     ok = np.isfinite(z) & (z > 0)
     if math.isfinite(max_depth):
         ok &= z < max_depth
-    K_inv = invert_intrinsics(np.asarray(K, dtype=np.float64))
-    rays = np.stack([us[ok], vs[ok], np.ones(int(ok.sum()))], axis=1) @ K_inv.T
-    xyz = (rays * z[ok][:, None]).astype(np.float32)
-    keep = None
+    rows, cols = np.nonzero(ok)  # row-major, like the pixels
+    zs = z[rows, cols].astype(np.float64)
+    u, v = cols * float(stride), rows * float(stride)
+    Ki = invert_intrinsics(np.asarray(K, dtype=np.float64))
+    xyz = np.empty((len(zs), 3), np.float32)
+    xyz[:, 0] = (Ki[0, 0] * u + Ki[0, 1] * v + Ki[0, 2]) * zs
+    xyz[:, 1] = (Ki[1, 1] * v + Ki[1, 2]) * zs
+    xyz[:, 2] = zs
     if math.isfinite(max_range):
-        keep = np.einsum("ij,ij->i", xyz, xyz) <= float(max_range) ** 2
-        xyz = xyz[keep]
+        near = np.flatnonzero(xyz[:, 0] ** 2 + xyz[:, 1] ** 2 + xyz[:, 2] ** 2 <= float(max_range) ** 2)
+        if len(near) < len(xyz):  # (index arrays: cheaper than boolean masks of Nx3 rows)
+            xyz, rows, cols = xyz[near], rows[near], cols[near]
     rgb = None
     if image is not None:
         img = np.asarray(image)
         if img.shape[:2] != (h, w) or img.dtype != np.uint8:
             raise ValueError(f"image: expected uint8 of size {h}x{w} like depth, got {img.shape} {img.dtype}")
-        sub = img[::stride, ::stride]
-        rgb = (np.repeat(sub[..., None], 3, axis=2) if sub.ndim == 2 else sub[..., :3])[ok]
-        rgb = rgb if keep is None else rgb[keep]
+        picked = img[rows * stride, cols * stride]
+        rgb = np.repeat(picked[:, None], 3, axis=1) if picked.ndim == 1 else picked[:, :3]
     return xyz, rgb
 
 

@@ -657,7 +657,8 @@ class DepthPoseCore:
         if info_pub is not None:
             info_pub.publish(make_camera_info(K, w, h, stamp, frame.frame_id))
         if colored_pub is not None:
-            colored_pub.publish(numpy_to_image_msg(self._colorizer(depth), "rgb8", stamp, frame.frame_id))
+            colored = self._colorizer(depth, range_depth=frame.result.depth)
+            colored_pub.publish(numpy_to_image_msg(colored, "rgb8", stamp, frame.frame_id))
         if cloud_pub is not None:
             xyz, rgb = depth_to_points(depth, K, s.cloud_stride, s.cloud_max_range_m, colours())
             cloud_pub.publish(points_to_cloud_msg(xyz, rgb, stamp, frame.frame_id))  # drops non-finite
