@@ -75,6 +75,7 @@ class TrainSample:
     stereo_images: Optional[torch.Tensor] = None
     stereo_T: Optional[torch.Tensor] = None
     gt_depth: Optional[torch.Tensor] = None
+    teacher_depth: Optional[torch.Tensor] = None  # sparse, see data.clips.Clip
     gt_flow: Optional[torch.Tensor] = None
     gt_poses: Optional[torch.Tensor] = None
     source: str = ""
@@ -91,6 +92,7 @@ class TrainBatch:
     stereo_images: Optional[torch.Tensor] = None
     stereo_T: Optional[torch.Tensor] = None
     gt_depth: Optional[torch.Tensor] = None
+    teacher_depth: Optional[torch.Tensor] = None  # sparse, see data.clips.Clip
     gt_flow: Optional[torch.Tensor] = None
     gt_poses: Optional[torch.Tensor] = None
     sources: tuple[str, ...] = ()
@@ -186,6 +188,20 @@ def apply_geometric_depth(depth: torch.Tensor, p: GeometricParams) -> torch.Tens
     return _crop_flip(d, p).contiguous()
 
 
+def apply_geometric_sparse_depth(depth: torch.Tensor, p: GeometricParams) -> torch.Tensor:
+    """T x 1 x H x W sparse depth (0 = none): each output pixel averages, in log depth, the points that fall
+    in it (area weights), so shrinking keeps every point's information where nearest sampling would drop
+    most points; enlarging repeats them like nearest."""
+    d = depth
+    if tuple(d.shape[-2:]) != p.resized_hw:
+        known = (d > 0).to(d.dtype)
+        logs = torch.where(d > 0, torch.log(d.clamp_min(1e-12)), torch.zeros_like(d))
+        w = F.interpolate(known, size=p.resized_hw, mode="area")
+        s = F.interpolate(logs, size=p.resized_hw, mode="area")
+        d = torch.where(w > 0, torch.exp(s / w.clamp_min(1e-12)), torch.zeros_like(w))
+    return _crop_flip(d, p).contiguous()
+
+
 def apply_geometric_flow(flow: torch.Tensor, p: GeometricParams) -> torch.Tensor:
     """N x 2 x H x W flow: values scaled with the resize, dx negated on a flip."""
     h, w = flow.shape[-2:]
@@ -274,6 +290,8 @@ def make_sample(clip: Clip, out_hw: tuple[int, int], channels: int, cfg: Augment
         sample.stereo_T = T
     if clip.gt_depth is not None:
         sample.gt_depth = apply_geometric_depth(clip.gt_depth, geo)
+    if clip.teacher_depth is not None:
+        sample.teacher_depth = apply_geometric_sparse_depth(clip.teacher_depth, geo)
     if clip.gt_flow is not None:
         sample.gt_flow = apply_geometric_flow(clip.gt_flow, geo)
     if clip.gt_poses is not None:
@@ -297,6 +315,7 @@ def collate_samples(samples: list[TrainSample]) -> TrainBatch:
         stereo_images=opt("stereo_images"),
         stereo_T=opt("stereo_T"),
         gt_depth=opt("gt_depth"),
+        teacher_depth=opt("teacher_depth"),
         gt_flow=opt("gt_flow"),
         gt_poses=opt("gt_poses"),
         sources=tuple(s.source for s in samples),

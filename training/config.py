@@ -48,6 +48,16 @@ class SourceConfig:
 
 
 @dataclass
+class TeacherConfig:
+    """The geometry teacher of ``losses.depth_teacher`` (training.geometry_teacher): two-view triangulation on
+    DIS flow of each source at ``scale`` x its size (rendered sources are rendered larger; recorded frames
+    are read at their own size), cached in ``cache_dir``. 0 = no teacher."""
+
+    scale: float = 0.0
+    cache_dir: str = "runs/teacher_cache"  # relative: to the repository; "": no disk cache
+
+
+@dataclass
 class DataConfig:
     """Training clips: which sources, network input size, clip length and batch."""
 
@@ -60,6 +70,7 @@ class DataConfig:
     batch_size: int = 4  # per process
     num_workers: int = 0
     max_gap_periods: float = 2.5  # larger stamp gaps end a clip (see data.clips)
+    teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig())
 
 
 @dataclass
@@ -149,6 +160,15 @@ class DepthTriangulationConfig:
 
 
 @dataclass
+class DepthTeacherConfig:
+    """Depth vs the geometry teacher's triangulated points (``data.teacher.scale`` > 0 computes them):
+    scale-invariant log loss, the teacher's scale being unknown per frame (training.geometry_teacher)."""
+
+    weight: float = 0.0
+    min_points: int = 20  # frames with fewer teacher points are left out
+
+
+@dataclass
 class DepthReprojectionConfig:
     """SC-SfMLearner depth reprojection consistency between target and source depth."""
 
@@ -227,6 +247,7 @@ class LossesConfig:
     fb_consistency: FbConsistencyConfig = field(default_factory=FbConsistencyConfig)
     flow_distillation: FlowDistillationConfig = field(default_factory=FlowDistillationConfig)
     depth_triangulation: DepthTriangulationConfig = field(default_factory=DepthTriangulationConfig)
+    depth_teacher: DepthTeacherConfig = field(default_factory=DepthTeacherConfig)
     depth_reprojection: DepthReprojectionConfig = field(default_factory=DepthReprojectionConfig)
     rigid_flow_consistency: RigidFlowConsistencyConfig = field(default_factory=RigidFlowConsistencyConfig)
     epipolar: EpipolarConfig = field(default_factory=EpipolarConfig)

@@ -49,6 +49,7 @@ from depth_pose_ros.losses import (
     photometric_error,
     photometric_loss,
     rigid_flow_consistency_loss,
+    scale_invariant_log_loss,
     teacher_confidence,
     upsample_to,
 )
@@ -114,6 +115,7 @@ class LossContext:
     generator: Optional[torch.Generator] = None
     want_maps: bool = False
     occlusion_off: bool = False  # occlusion warm-up: every flow-term mask is "none"
+    teacher_depth: Optional[torch.Tensor] = None  # B x T x 1 x H x W sparse geometry-teacher depth (0 = none)
     maps: dict[str, torch.Tensor] = field(default_factory=dict)  # first-item panels for logging
     _occlusion_cache: dict = field(default_factory=dict)
 
@@ -286,6 +288,18 @@ def term_depth_triangulation(ctx: LossContext, cfg: LossesConfig) -> torch.Tenso
     return _mean(values, ctx.images)
 
 
+def term_depth_teacher(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
+    """Target depths vs the geometry teacher's sparse triangulated depth (scale-invariant log)."""
+    if ctx.teacher_depth is None:
+        raise ValueError("losses.depth_teacher needs the geometry teacher: set data.teacher.scale > 0")
+    values = []
+    for t in ctx.targets():
+        teacher = ctx.teacher_depth[:, t]
+        ctx.keep("teacher_depth", teacher)
+        values.append(scale_invariant_log_loss(ctx.out.depths[t][0], teacher, cfg.depth_teacher.min_points))
+    return _mean(values, ctx.images)
+
+
 def term_depth_reprojection(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
     return _mean([depth_reprojection_loss(v.depths_t[0], v.depth_s, v.T_s_t, ctx.K, mask=v.ok_mask().expand_as(
         v.depths_t[0])) for v in ctx.temporal()], ctx.images)
@@ -394,6 +408,7 @@ TERMS: dict[str, Callable[[LossContext, LossesConfig], torch.Tensor]] = {
     "fb_consistency": term_fb_consistency,
     "flow_distillation": term_flow_distillation,
     "depth_triangulation": term_depth_triangulation,
+    "depth_teacher": term_depth_teacher,
     "depth_reprojection": term_depth_reprojection,
     "rigid_flow_consistency": term_rigid_flow_consistency,
     "epipolar": term_epipolar,
@@ -507,7 +522,8 @@ class LossAssembler:
     def __call__(self, images: torch.Tensor, K: torch.Tensor, out: ClipOutput,
                  weights: Optional[dict[str, float]] = None, stereo_images: Optional[torch.Tensor] = None,
                  stereo_T: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
-                 want_maps: bool = False, step: Optional[int] = None) -> LossResult:
+                 want_maps: bool = False, step: Optional[int] = None,
+                 teacher_depth: Optional[torch.Tensor] = None) -> LossResult:
         """Total weighted loss of one batch (``weights`` overrides the config's, e.g. per stage).
 
         ``step`` (the training step) switches the occlusion warm-up; None means after it.
@@ -517,7 +533,7 @@ class LossAssembler:
         views = self.build_views(images, K, out, weights, stereo_images, stereo_T)
         warm = step is not None and step < self.cfg.occlusion_warmup_steps
         ctx = LossContext(images=images, K=K, out=out, views=views, generator=generator, want_maps=want_maps,
-                          occlusion_off=warm)
+                          occlusion_off=warm, teacher_depth=teacher_depth)
         total = images.new_zeros((), dtype=torch.float32)
         terms: dict[str, torch.Tensor] = {}
         for name, fn in TERMS.items():

@@ -46,13 +46,16 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from depth_pose_ros.data.clips import ClipDataset
 from depth_pose_ros.data.source import open_source, skipped_summary
+from depth_pose_ros.geometry.two_view_config import TwoViewConfig
 from depth_pose_ros.nets.checkpoint import load_model, save_model
 from depth_pose_ros.nets.model import ClipOutput, DepthFlowNet, FlowOutput, build_model
 from depth_pose_ros.nets.pose import PoseOutput
 from depth_pose_ros.utils.config import ConfigError, dict_diff
+from depth_pose_ros.utils.paths import REPO_ROOT
 from training import distributed
 from training.augment import AugmentedClips, TrainBatch, collate_samples
 from training.config import MODULE_GROUPS, StageConfig, TrainConfig
+from training.geometry_teacher import TeacherDepth
 from training.losses_from_config import LossAssembler, LossResult
 from training.periodic_eval import HeldOut, append_jsonl, evaluate, load_heldout
 from training.state import TrainerState, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
@@ -141,8 +144,16 @@ def build_dataset(cfg: TrainConfig, channels: int, cache: bool = True) -> Augmen
             raise ConfigError(f"data.train[{i}] ({src_cfg.spec}): {exc}") from None
         if cache and src_cfg.spec.startswith("synthetic"):
             source = CachedSource(source)
+        teacher = None
+        if d.teacher.scale > 0:
+            out_hw = tuple(np.asarray(source[0].image).shape[:2])
+            cache_dir = Path(d.teacher.cache_dir) if d.teacher.cache_dir else None
+            if cache_dir is not None and not cache_dir.is_absolute():
+                cache_dir = REPO_ROOT / cache_dir
+            teacher = TeacherDepth.build(src_cfg.spec, opts, d.teacher.scale, out_hw, TwoViewConfig(),
+                                         cache_dir=cache_dir, log=lambda line: print(line, flush=True))
         ds = ClipDataset(source, clip_len=d.clip_len, stride=d.stride, with_stereo=d.stereo,
-                         max_gap_periods=d.max_gap_periods)
+                         max_gap_periods=d.max_gap_periods, teacher=teacher)
         if len(ds) == 0:
             raise ConfigError(f"data.train[{i}] ({src_cfg.spec}): no valid clip of {d.clip_len} frames")
         datasets.append(ds)
@@ -252,7 +263,7 @@ class TrainStep(nn.Module):
             return LossResult(total=nan_loss, terms={"non_finite_network_output": nan_loss.detach()}, maps={},
                               pose_ok_ratio=0.0)
         return self.assembler(batch.images, batch.K, out, weights, batch.stereo_images, batch.stereo_T,
-                              generator=generator, want_maps=want_maps, step=step)
+                              generator=generator, want_maps=want_maps, step=step, teacher_depth=batch.teacher_depth)
 
 
 # ------------------------------------------------------------------------------------------ trainer

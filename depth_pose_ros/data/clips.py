@@ -49,6 +49,9 @@ class Clip:
     gt_flow: Optional[torch.Tensor] = None  # (T-1) x 2 x H x W flow t -> t+1, NaN where unknown
     stereo_images: Optional[torch.Tensor] = None  # T x C x H x W partner camera images
     stereo_baseline: Optional[torch.Tensor] = None  # scalar, metres: signed x offset of the partner
+    # T x 1 x H x W sparse depth of triangulated points (training.geometry_teacher), 0 = none; each frame's
+    # values share one unknown scale, so only their ratios carry information
+    teacher_depth: Optional[torch.Tensor] = None
     source: str = ""
     skipped: tuple[tuple[int, str], ...] = ()  # (recording index, reason) of frames skipped to serve it
 
@@ -114,12 +117,15 @@ class ClipDataset(Dataset):
         with_stereo: include the stereo partner images (every frame must have one).
         transform: optional callable Clip -> Clip applied last (augmentation hook).
         max_gap_periods: largest allowed stamp step, in nominal periods.
+        teacher: optional per-frame sparse depth maps indexed like the source (``teacher[i]`` HxW, 0 =
+            none), attached to each clip as ``teacher_depth``.
     """
 
     def __init__(self, source: Sequence[Frame] | Any, clip_len: int = 3, stride: int = 1,
                  with_stereo: bool = False, transform: Optional[Callable[[Clip], Clip]] = None,
-                 max_gap_periods: float = MAX_GAP_PERIODS) -> None:
+                 max_gap_periods: float = MAX_GAP_PERIODS, teacher: Optional[Sequence[np.ndarray]] = None) -> None:
         self.source = source
+        self.teacher = teacher
         self.clip_len = int(clip_len)
         self.stride = int(stride)
         self.with_stereo = bool(with_stereo)
@@ -163,6 +169,9 @@ class ClipDataset(Dataset):
             clip = frames_to_clip(frames, indices=range(start, start + self.clip_len),
                                   with_stereo=self.with_stereo, source=self.name)
             clip.skipped = tuple(met)
+            if self.teacher is not None:
+                clip.teacher_depth = torch.from_numpy(np.stack(
+                    [self.teacher[pos] for pos in range(start, start + self.clip_len)]))[:, None].float()
             return self.transform(clip) if self.transform is not None else clip
         raise ValueError(f"{self.name}: no clip of {self.clip_len} readable frames "
                          f"({len(self._unreadable)} unreadable: {list(self._unreadable.values())[:3]})")

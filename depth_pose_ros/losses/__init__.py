@@ -27,6 +27,7 @@ from depth_pose_ros.losses.geometric import (
     depth_triangulation_loss,
     rigid_flow_consistency_loss,
     sample_at_pixels,
+    scale_invariant_log_loss,
 )
 from depth_pose_ros.losses.glnet import (
     adaptive_photometric_loss,
@@ -94,6 +95,7 @@ __all__ = [
     "rigid_step",
     "robust_penalty",
     "sample_at_pixels",
+    "scale_invariant_log_loss",
     "ssim",
     "teacher_confidence",
     "upsample_to",

@@ -46,6 +46,33 @@ def sample_at_pixels(image: torch.Tensor, pixels: torch.Tensor) -> tuple[torch.T
     return values.squeeze(2), inside_image(pix, h, w)[:, 0, 0]
 
 
+def scale_invariant_log_loss(depth: torch.Tensor, target: torch.Tensor, min_points: int = 20) -> torch.Tensor:
+    """Variance of ``log depth - log target`` over the pixels where ``target > 0``, averaged over the batch.
+
+    The scale-invariant log error of Eigen et al. with lambda = 1: a global scale of either map leaves it
+    unchanged, so a target known only up to its own unknown scale (triangulated points of one frame pair)
+    teaches the *shape* of the depth and nothing about its units, which other terms own.
+    Items with fewer than ``min_points`` target pixels are left out; 0 when no item qualifies.
+
+    Args:
+        depth: Bx1xHxW predicted depth (> 0).
+        target: Bx1xHxW sparse target depth, 0 (or non-finite) = none.
+    """
+    check_bchw("depth", depth, channels=1)
+    if target.shape != depth.shape:
+        raise ValueError(f"target: expected shape {tuple(depth.shape)} like depth, got {tuple(target.shape)}")
+    known = (torch.isfinite(target) & (target > 0)).to(depth.dtype)
+    safe_target = torch.where(known > 0, target, torch.ones_like(target))
+    diff = (torch.log(depth.clamp_min(1e-6)) - torch.log(safe_target)) * known
+    n = known.flatten(1).sum(1)
+    mean = diff.flatten(1).sum(1) / n.clamp_min(1.0)
+    var = (diff * diff).flatten(1).sum(1) / n.clamp_min(1.0) - mean * mean
+    use = n >= min_points
+    if not bool(use.any()):
+        return depth.sum() * 0.0
+    return var.clamp_min(0.0)[use].mean()
+
+
 def depth_triangulation_loss(
     depth: torch.Tensor,
     pixels: torch.Tensor,
