@@ -71,10 +71,16 @@ class _Manager:
             f"timed out waiting for {what}; node output:\n{self.proc.output()}"
 
     def state(self) -> int:
+        """The node's state. get_state is idempotent, so a request is repeated when its response does not
+        come: a server can answer before it has discovered the client's response reader, and Fast DDS then
+        drops the response ("failed to send response"); the first exchange also completes that discovery
+        for the change_state calls that follow."""
         self.wait(self.get.service_is_ready, 60.0, "get_state")
-        future = self.get.call_async(GetState.Request())
-        self.wait(future.done, 30.0, "get_state response")
-        return future.result().current_state.id
+        for _ in range(6):
+            future = self.get.call_async(GetState.Request())
+            if spin_until(self.executor, future.done, 5.0, children=[self.proc]):
+                return future.result().current_state.id
+        raise AssertionError(f"no get_state response to 6 requests; node output:\n{self.proc.output()}")
 
     def transition(self, transition_id: int, timeout: float = 120.0) -> bool:
         self.wait(self.change.service_is_ready, 60.0, "change_state")

@@ -79,6 +79,7 @@ def test_every_loss_term_runs_alone_on_a_model_with_everything(tmp_path) -> None
 
     model = build_model(net)
     images, K = s.images[None], s.K[None]
+    teacher = torch.where(torch.rand_like(s.gt_depth) < 0.2, s.gt_depth, 0.0)[None]  # sparse, like the teacher's
     for pose_source in ("posenet", "geometry"):
         for term in TERMS:
             weights = {t: (1.0 if t == term else 0.0) for t in TERMS}
@@ -86,7 +87,8 @@ def test_every_loss_term_runs_alone_on_a_model_with_everything(tmp_path) -> None
             assembler = LossAssembler(losses, pose_source, net, training_two_view())
             model.zero_grad(set_to_none=True)
             out = model.forward_clip(images)
-            res = assembler(images, K, out, weights, generator=torch.Generator().manual_seed(0))
+            res = assembler(images, K, out, weights, generator=torch.Generator().manual_seed(0),
+                            teacher_depth=teacher)
             assert set(res.terms) == {term}
             assert torch.isfinite(res.total), (pose_source, term)
             if res.total.requires_grad:
