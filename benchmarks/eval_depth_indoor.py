@@ -16,17 +16,21 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from depth_pose_ros.eval.depth_metrics import depth_metrics  # noqa: E402
 from depth_pose_ros.geometry.registration import register_depth  # noqa: E402
 from depth_pose_ros.pipeline.factory import build_estimator  # noqa: E402
 from depth_pose_ros.utils.paths import data_root  # noqa: E402
 
+MIN_DEPTH, MAX_DEPTH = 0.1, 10.0  # metres: the range of the Kinect-type sensors
+
 
 def absrel(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
-    """(median-scaled AbsRel, correlation of log depths) on the pixels both maps know."""
-    ok = (gt > 0.1) & (gt < 10) & (pred > 0)
-    s = np.median(gt[ok]) / np.median(pred[ok])
+    """(median-scaled AbsRel, correlation of log depths) on the pixels both maps know (GT 0.1-10 m)."""
+    gt = np.where(pred > 0, gt, 0.0)  # the network sees a crop of the 4:3 image: score where it has depth
+    ok = (gt > MIN_DEPTH) & (gt < MAX_DEPTH)
     corr = np.corrcoef(np.log(pred[ok]), np.log(gt[ok]))[0, 1] if np.ptp(pred[ok]) > 0 else 0.0
-    return float(np.mean(np.abs(pred[ok] * s - gt[ok]) / gt[ok])), float(corr)
+    return depth_metrics(pred, gt, min_depth=MIN_DEPTH, max_depth=MAX_DEPTH)["abs_rel"], float(corr)
+
 
 root = data_root()
 tum = root / "tum_fr1_xyz_pairs"
