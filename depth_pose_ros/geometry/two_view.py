@@ -72,21 +72,23 @@ class TwoViewResult:
     points_pixels: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # Mx2 their image-1 pixels
     message: str = ""  # why a fallback happened
     valid: Optional[np.ndarray] = None  # HxW bool: usable flow (finite, inside image 2, mask, fb-consistent)
-    # the rigid mask is dense (a Sampson distance per pixel): computed on first use, most callers never ask
+    # the rigid mask is dense (a Sampson distance per pixel): computed on first use from the flow and this
+    # result's own R, t and valid, most callers never ask
     _rigid_mask: Optional[np.ndarray] = field(default=None, repr=False)
-    _rigid_mask_args: Optional[tuple] = field(default=None, repr=False)
+    _rigid_mask_source: Optional[tuple[np.ndarray, np.ndarray, float]] = field(default=None, repr=False)
 
     @property
     def rigid_mask(self) -> Optional[np.ndarray]:
         """HxW bool: the flow agrees with the camera motion (None when no flow was given)."""
-        if self._rigid_mask is None and self._rigid_mask_args is not None:
-            self._rigid_mask = rigid_mask_from_pose(*self._rigid_mask_args)
-            self._rigid_mask_args = None
+        if self._rigid_mask is None and self._rigid_mask_source is not None:
+            flow, K, threshold_px = self._rigid_mask_source
+            self._rigid_mask = rigid_mask_from_pose(flow, K, self.R, self.t, threshold_px, self.valid)
+            self._rigid_mask_source = None
         return self._rigid_mask
 
     @rigid_mask.setter
     def rigid_mask(self, mask: Optional[np.ndarray]) -> None:
-        self._rigid_mask, self._rigid_mask_args = mask, None
+        self._rigid_mask, self._rigid_mask_source = mask, None
 
     @property
     def T_2_1(self) -> np.ndarray:
@@ -441,7 +443,7 @@ class TwoViewEstimator:
             self._last = result
 
         result.valid = valid
-        result._rigid_mask_args = (flow_fw, K, result.R, result.t, cfg.rigid_threshold_px, valid)
+        result._rigid_mask_source = (flow_fw, K, cfg.rigid_threshold_px)
         if result.status == TwoViewStatus.OK and depth1 is not None and len(result.points):
             align = align_depth_to_points(depth1, result.points_pixels, result.points[:, 2],
                                           inlier_rel=cfg.scale_inlier_rel)
@@ -452,7 +454,8 @@ class TwoViewEstimator:
     def _ranked_restarts(self, first: tuple, pool: np.ndarray, flow: np.ndarray, K: np.ndarray,
                          score: np.ndarray) -> list[tuple]:
         """``first`` and the essential-matrix poses from ``restarts - 1`` other seeds, as
-        ``((R, t), p1, p2)``, best first by truncated Sampson cost over one common set of usable pixels.
+        ``((R, t), p1, p2, rng)`` (the start's correspondences and the generator its LM refinement draws
+        from), best first by truncated Sampson cost over one common set of usable pixels.
 
         With little motion, RANSAC can settle on a rotation/translation trade-off that explains the flow
         almost as well as the true pose (the bas-relief ambiguity); the true pose still explains it
