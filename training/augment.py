@@ -76,6 +76,7 @@ class TrainSample:
     stereo_T: Optional[torch.Tensor] = None
     gt_depth: Optional[torch.Tensor] = None
     teacher_depth: Optional[torch.Tensor] = None  # sparse, see data.clips.Clip
+    teacher_poses: Optional[torch.Tensor] = None  # (T-1) x 4 x 4 T_{t+1,t}, see data.clips.Clip (mirrored on flips)
     gt_flow: Optional[torch.Tensor] = None
     gt_poses: Optional[torch.Tensor] = None
     source: str = ""
@@ -93,6 +94,7 @@ class TrainBatch:
     stereo_T: Optional[torch.Tensor] = None
     gt_depth: Optional[torch.Tensor] = None
     teacher_depth: Optional[torch.Tensor] = None  # sparse, see data.clips.Clip
+    teacher_poses: Optional[torch.Tensor] = None  # B x (T-1) x 4 x 4
     gt_flow: Optional[torch.Tensor] = None
     gt_poses: Optional[torch.Tensor] = None
     sources: tuple[str, ...] = ()
@@ -292,6 +294,9 @@ def make_sample(clip: Clip, out_hw: tuple[int, int], channels: int, cfg: Augment
         sample.gt_depth = apply_geometric_depth(clip.gt_depth, geo)
     if clip.teacher_depth is not None:
         sample.teacher_depth = apply_geometric_sparse_depth(clip.teacher_depth, geo)
+    if clip.teacher_poses is not None:  # resize and crop change K only; a flip mirrors the motion
+        poses = clip.teacher_poses.double()
+        sample.teacher_poses = (mirror_poses(poses) if geo.flip else poses).float()
     if clip.gt_flow is not None:
         sample.gt_flow = apply_geometric_flow(clip.gt_flow, geo)
     if clip.gt_poses is not None:
@@ -316,6 +321,7 @@ def collate_samples(samples: list[TrainSample]) -> TrainBatch:
         stereo_T=opt("stereo_T"),
         gt_depth=opt("gt_depth"),
         teacher_depth=opt("teacher_depth"),
+        teacher_poses=opt("teacher_poses"),
         gt_flow=opt("gt_flow"),
         gt_poses=opt("gt_poses"),
         sources=tuple(s.source for s in samples),

@@ -353,9 +353,14 @@ class TrainConfig:
     pose_source: Literal["geometry", "posenet"] = "geometry"
     # flow the training two-view module gets the camera pose from (pose_source: geometry): "network" (the
     # method: its own predicted flow) or "dis" (classical OpenCV DIS on the training images; label-free
-    # bootstrap for from-scratch training, when the network's flow is still too poor for the geometry)
-    two_view_flow: Literal["network", "dis"] = "network"
+    # bootstrap for from-scratch training, when the network's flow is still too poor for the geometry) or
+    # "teacher" (the motions the geometry teacher of data.teacher computed once per pair at its higher
+    # resolution, scaled by aligning the network depth to the teacher's points: no two-view fit per step)
+    two_view_flow: Literal["network", "dis", "teacher"] = "network"
     truncate_every: int = 0  # truncated BPTT inside a clip (0: never)
+    # false: the flow decoder reads detached encoder features, so only the depth (and pose) losses train the
+    # shared encoder and recurrent cell -- the shared-encoder ablation without building a second encoder
+    flow_trains_encoder: bool = True
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: fp16 AMP on CUDA, fp32 on CPU
     deterministic: bool = False  # torch.use_deterministic_algorithms (bit-exact resume on GPU too)
@@ -397,6 +402,12 @@ class TrainConfig:
             raise ConfigError(f"nan_guard.max_consecutive must be >= 1, got {self.nan_guard.max_consecutive}")
         if self.losses.flow_smoothness.order not in (1, 2):
             raise ConfigError(f"losses.flow_smoothness.order must be 1 or 2, got {self.losses.flow_smoothness.order}")
+        if self.two_view_flow == "teacher":
+            if d.teacher.scale <= 0:
+                raise ConfigError("two_view_flow: teacher needs the geometry teacher (data.teacher.scale > 0)")
+            if self.losses.rigid_flow_consistency.weight > 0 and self.losses.rigid_flow_consistency.mask == "two_view":
+                raise ConfigError("two_view_flow: teacher runs no two-view fit per step: set "
+                                  "losses.rigid_flow_consistency.mask to fb, range, learned or none")
         terms = set(self.losses.term_names())
         stages = self.schedule.stages
         for i, st in enumerate(stages):

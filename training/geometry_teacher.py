@@ -8,6 +8,12 @@ each pair, and stores them as a sparse depth map at the training source's size (
 one pair is known only up to that pair's unknown scale, so the loss that uses it (``depth_teacher``,
 :func:`depth_pose_ros.losses.geometric.scale_invariant_log_loss`) compares log-depth *shapes* only.
 
+The same pass keeps each pair's camera motion ``T_{i+1,i}`` (unit translation, in the units of frame i's teacher
+depth): ``two_view_flow: teacher`` warps the photometric terms with it, its translation scaled by aligning the
+network depth to the same frame's teacher points, instead of re-running the two-view module on the 64x192
+training images every step (poorer rotation and direction, and a per-sample scale from noisy low-resolution
+triangulation).
+
 No labels are used: only the images. The maps are computed once per source and cached on disk
 (``cache_dir``, keyed by the source spec, its options, the scale and the two-view settings), so both runs of a
 side-by-side comparison and every resume share one computation.
@@ -28,7 +34,7 @@ from depth_pose_ros.geometry.dis_flow import dis_flow
 from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewStatus, estimate_two_view
 
 #: Version of the cached format and computation; bump when either changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def teacher_spec(spec: str, scale: float) -> str:
@@ -56,14 +62,16 @@ def _sparse_at(points_px: np.ndarray, z: np.ndarray, in_hw: tuple[int, int], out
     return idx.astype(np.int32), np.exp(logs).astype(np.float32)
 
 
-def compute_teacher(source: Any, out_hw: tuple[int, int], config: TwoViewConfig,
-                    dis_preset: str = "medium") -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
-    """Sparse teacher depth of every frame of ``source`` (the teacher-resolution frames).
+def compute_teacher(source: Any, out_hw: tuple[int, int], config: TwoViewConfig, dis_preset: str = "medium"
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """Sparse teacher depth and next-frame motion of every frame of ``source`` (the teacher-resolution frames).
 
     Frame i uses the pair (i, i+1) (the last frame: (i, i-1)); its points are the pair's triangulated inliers
-    in frame i. Returns ``(offsets N+1, flat indices, depths, counts)``: frame i's points are
-    ``indices[offsets[i]:offsets[i+1]]`` on the ``out_hw`` grid. Unreadable frames and failed pairs give no
-    points (counted in ``counts``), never an error: one bad frame must not stop a training run.
+    in frame i. Returns ``(offsets N+1, flat indices, depths, poses Nx4x4, counts)``: frame i's points are
+    ``indices[offsets[i]:offsets[i+1]]`` on the ``out_hw`` grid, ``poses[i]`` is ``T_{i+1,i}`` with a unit
+    translation in the units of those depths (NaN for the last frame and failed pairs). Unreadable frames
+    and failed pairs give no points (counted in ``counts``), never an error: one bad frame must not stop a
+    training run.
     """
     n = len(source)
     counts = {"frames": n, "with_points": 0, "failed_pairs": 0, "unreadable": 0}
@@ -81,6 +89,7 @@ def compute_teacher(source: Any, out_hw: tuple[int, int], config: TwoViewConfig,
         return frames[i]
 
     offsets, all_idx, all_z = [0], [], []
+    poses = np.full((n, 4, 4), np.nan)
     for i in range(n):
         j = i + 1 if i + 1 < n else i - 1
         lo, hi = frame(min(i, j)), frame(max(i, j))
@@ -91,6 +100,8 @@ def compute_teacher(source: Any, out_hw: tuple[int, int], config: TwoViewConfig,
             tv = estimate_two_view(fw, np.asarray(a.K, dtype=np.float64), flow_bw=bw, config=config)
             if tv.status == TwoViewStatus.OK and len(tv.points):
                 idx, z = _sparse_at(tv.points_pixels, tv.points[:, 2], a.image.shape[:2], out_hw)
+                if j == i + 1:
+                    poses[i] = tv.T_2_1
             else:
                 counts["failed_pairs"] += 1
         counts["with_points"] += int(idx.size > 0)
@@ -98,17 +109,21 @@ def compute_teacher(source: Any, out_hw: tuple[int, int], config: TwoViewConfig,
         all_z.append(z)
         offsets.append(offsets[-1] + idx.size)
     return (np.asarray(offsets, np.int64), np.concatenate(all_idx) if all_idx else np.zeros(0, np.int32),
-            np.concatenate(all_z) if all_z else np.zeros(0, np.float32), counts)
+            np.concatenate(all_z) if all_z else np.zeros(0, np.float32), poses, counts)
 
 
 class TeacherDepth:
-    """Sparse teacher depth maps of one training source: ``teacher[i]`` is an HxW float32 map (0 = none)."""
+    """Sparse teacher depth maps of one training source: ``teacher[i]`` is an HxW float32 map (0 = none);
+    ``teacher.pose(i)`` is ``T_{i+1,i}`` (4x4, unit translation in the units of ``teacher[i]``; NaN: none)."""
 
-    def __init__(self, offsets: np.ndarray, indices: np.ndarray, depths: np.ndarray, hw: tuple[int, int],
-                 counts: Optional[dict[str, int]] = None) -> None:
-        self.offsets, self.indices, self.depths = offsets, indices, depths
+    def __init__(self, offsets: np.ndarray, indices: np.ndarray, depths: np.ndarray, poses: np.ndarray,
+                 hw: tuple[int, int], counts: Optional[dict[str, int]] = None) -> None:
+        self.offsets, self.indices, self.depths, self.poses = offsets, indices, depths, poses
         self.hw = (int(hw[0]), int(hw[1]))
         self.counts = counts or {}
+
+    def pose(self, i: int) -> np.ndarray:
+        return self.poses[i]
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -132,15 +147,16 @@ class TeacherDepth:
             path = Path(cache_dir) / f"teacher_{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
             if path.is_file():
                 with np.load(path) as f:
-                    return cls(f["offsets"], f["indices"], f["depths"], out_hw, json.loads(str(f["counts"])))
+                    return cls(f["offsets"], f["indices"], f["depths"], f["poses"], out_hw,
+                               json.loads(str(f["counts"])))
         source = open_source(hi_spec, **options)
-        offsets, indices, depths, counts = compute_teacher(source, out_hw, config)
+        offsets, indices, depths, poses, counts = compute_teacher(source, out_hw, config)
         log(f"geometry teacher for {spec} at {hi_spec}: {counts['with_points']}/{counts['frames']} frames with "
             f"points, {indices.size / max(counts['frames'], 1):.0f} points per frame, "
             f"{counts['failed_pairs']} failed pairs, {counts['unreadable']} unreadable frames")
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, offsets=offsets, indices=indices, depths=depths, counts=json.dumps(counts))
+            np.savez(tmp, offsets=offsets, indices=indices, depths=depths, poses=poses, counts=json.dumps(counts))
             tmp.replace(path)
-        return cls(offsets, indices, depths, out_hw, counts)
+        return cls(offsets, indices, depths, poses, out_hw, counts)

@@ -53,7 +53,9 @@ from depth_pose_ros.losses import (
     teacher_confidence,
     upsample_to,
 )
-from depth_pose_ros.losses.views import geometry_poses, item_mask, pair_flows, posenet_T_s_t, temporal_sources
+from depth_pose_ros.losses.views import (
+    geometry_poses, item_mask, pair_flows, posenet_T_s_t, teacher_T_s_t, temporal_sources,
+)
 from depth_pose_ros.nets.config import NetConfig
 from depth_pose_ros.nets.flow_decoder import upsample_flow
 from depth_pose_ros.nets.model import ClipOutput
@@ -442,8 +444,8 @@ class LossAssembler:
 
     def __init__(self, losses: LossesConfig, pose_source: str, model_cfg: NetConfig, two_view: TwoViewConfig,
                  two_view_flow: str = "network") -> None:
-        if two_view_flow not in ("network", "dis"):
-            raise ValueError(f"two_view_flow: {two_view_flow!r} is not one of ['network', 'dis']")
+        if two_view_flow not in ("network", "dis", "teacher"):
+            raise ValueError(f"two_view_flow: {two_view_flow!r} is not one of ['network', 'dis', 'teacher']")
         self.cfg = losses
         self.pose_source = pose_source
         self.model_cfg = model_cfg
@@ -475,13 +477,14 @@ class LossAssembler:
         return any(weights.get(k, 0) > 0 for k in NEEDS_POSE)
 
     def needs_two_view(self, weights: dict[str, float]) -> bool:
-        geometry_pose = self.pose_source == "geometry" and self.needs_pose(weights)
+        geometry_pose = self.pose_source == "geometry" and self.two_view_flow != "teacher" and self.needs_pose(weights)
         rigid_tv = weights.get("rigid_flow_consistency", 0) > 0 and self.cfg.rigid_flow_consistency.mask == "two_view"
         return geometry_pose or rigid_tv or any(weights.get(k, 0) > 0 for k in NEEDS_TWO_VIEW)
 
     def build_views(self, images: torch.Tensor, K: torch.Tensor, out: ClipOutput,
                     weights: dict[str, float], stereo_images: Optional[torch.Tensor] = None,
-                    stereo_T: Optional[torch.Tensor] = None) -> list[View]:
+                    stereo_T: Optional[torch.Tensor] = None, teacher_depth: Optional[torch.Tensor] = None,
+                    teacher_poses: Optional[torch.Tensor] = None) -> list[View]:
         T = images.shape[1]
         need_pose = self.needs_pose(weights)
         need_tv = self.needs_two_view(weights)
@@ -502,13 +505,18 @@ class LossAssembler:
                     v.flows_t_s, v.flows_s_t, v.learned_visible = flows.t_s, flows.s_t, flows.visible
                 if weights.get("flow_distillation", 0) > 0:
                     v.teacher_t_s, v.teacher_s_t = dis_pair(t, s), dis_pair(s, t)
-                if need_tv:
+                if need_tv:  # (two_view_flow: teacher runs it only for the terms that need its results)
                     f_ts, f_st = (v.flow_t_s, v.flow_s_t) if self.two_view_flow == "network" \
                         else (dis_pair(t, s), dis_pair(s, t))
                     g = geometry_poses(f_ts, f_st, v.depths_t[0], K, self.two_view)
                     v.two_view = g.results
                     if self.pose_source == "geometry":
                         v.T_s_t, v.pose_ok = g.T_s_t, g.ok
+                if need_pose and self.pose_source == "geometry" and self.two_view_flow == "teacher":
+                    if teacher_poses is None or teacher_depth is None:
+                        raise ValueError("two_view_flow: teacher needs the geometry teacher's poses: set "
+                                         "data.teacher.scale > 0")
+                    v.T_s_t, v.pose_ok = teacher_T_s_t(teacher_poses, teacher_depth, [d[0] for d in out.depths], t, s)
                 if need_pose and self.pose_source == "posenet":
                     v.T_s_t = posenet_T_s_t(out, t, s)
                     v.pose_ok = torch.ones(images.shape[0], device=images.device)
@@ -523,14 +531,15 @@ class LossAssembler:
                  weights: Optional[dict[str, float]] = None, stereo_images: Optional[torch.Tensor] = None,
                  stereo_T: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
                  want_maps: bool = False, step: Optional[int] = None,
-                 teacher_depth: Optional[torch.Tensor] = None) -> LossResult:
+                 teacher_depth: Optional[torch.Tensor] = None,
+                 teacher_poses: Optional[torch.Tensor] = None) -> LossResult:
         """Total weighted loss of one batch (``weights`` overrides the config's, e.g. per stage).
 
         ``step`` (the training step) switches the occlusion warm-up; None means after it.
         """
         weights = weights if weights is not None else self.cfg.weights()
         self.check(weights)
-        views = self.build_views(images, K, out, weights, stereo_images, stereo_T)
+        views = self.build_views(images, K, out, weights, stereo_images, stereo_T, teacher_depth, teacher_poses)
         warm = step is not None and step < self.cfg.occlusion_warmup_steps
         ctx = LossContext(images=images, K=K, out=out, views=views, generator=generator, want_maps=want_maps,
                           occlusion_off=warm, teacher_depth=teacher_depth)

@@ -249,11 +249,13 @@ class TrainStep(nn.Module):
         self.model = model
         self.assembler = assembler
         self.truncate = cfg.truncate_every or None
+        self.flow_trains_encoder = cfg.flow_trains_encoder
 
     def forward(self, batch: TrainBatch, weights: dict[str, float], autocast: Any,
                 generator: Optional[torch.Generator], want_maps: bool, step: int) -> LossResult:
         with autocast():
-            out = self.model.forward_clip(batch.net_images, truncate_every=self.truncate)
+            out = self.model.forward_clip(batch.net_images, truncate_every=self.truncate,
+                                          flow_trains_encoder=self.flow_trains_encoder)
         out = _float_output(out)
         tensors = _output_tensors(out)
         if not all(bool(torch.isfinite(t).all()) for t in tensors):
@@ -263,7 +265,8 @@ class TrainStep(nn.Module):
             return LossResult(total=nan_loss, terms={"non_finite_network_output": nan_loss.detach()}, maps={},
                               pose_ok_ratio=0.0)
         return self.assembler(batch.images, batch.K, out, weights, batch.stereo_images, batch.stereo_T,
-                              generator=generator, want_maps=want_maps, step=step, teacher_depth=batch.teacher_depth)
+                              generator=generator, want_maps=want_maps, step=step, teacher_depth=batch.teacher_depth,
+                              teacher_poses=batch.teacher_poses)
 
 
 # ------------------------------------------------------------------------------------------ trainer

@@ -52,6 +52,9 @@ class Clip:
     # T x 1 x H x W sparse depth of triangulated points (training.geometry_teacher), 0 = none; each frame's
     # values share one unknown scale, so only their ratios carry information
     teacher_depth: Optional[torch.Tensor] = None
+    # (T-1) x 4 x 4 teacher motion T_{t+1,t} of each consecutive pair (unit translation in the units of
+    # teacher_depth[t]; NaN where the teacher has none), when the teacher provides poses
+    teacher_poses: Optional[torch.Tensor] = None
     source: str = ""
     skipped: tuple[tuple[int, str], ...] = ()  # (recording index, reason) of frames skipped to serve it
 
@@ -118,7 +121,8 @@ class ClipDataset(Dataset):
         transform: optional callable Clip -> Clip applied last (augmentation hook).
         max_gap_periods: largest allowed stamp step, in nominal periods.
         teacher: optional per-frame sparse depth maps indexed like the source (``teacher[i]`` HxW, 0 =
-            none), attached to each clip as ``teacher_depth``.
+            none), attached to each clip as ``teacher_depth``; when it also has ``pose(i)`` (``T_{i+1,i}``,
+            4x4), the clip's pair motions are attached as ``teacher_poses``.
     """
 
     def __init__(self, source: Sequence[Frame] | Any, clip_len: int = 3, stride: int = 1,
@@ -172,6 +176,9 @@ class ClipDataset(Dataset):
             if self.teacher is not None:
                 clip.teacher_depth = torch.from_numpy(np.stack(
                     [self.teacher[pos] for pos in range(start, start + self.clip_len)]))[:, None].float()
+                if callable(getattr(self.teacher, "pose", None)):
+                    clip.teacher_poses = torch.from_numpy(np.stack(
+                        [self.teacher.pose(pos) for pos in range(start, start + self.clip_len - 1)])).double()
             return self.transform(clip) if self.transform is not None else clip
         raise ValueError(f"{self.name}: no clip of {self.clip_len} readable frames "
                          f"({len(self._unreadable)} unreadable: {list(self._unreadable.values())[:3]})")

@@ -4,8 +4,10 @@ test-time online refinement (``pipeline/refinement.py``), so the two objectives 
 
 A clip of T frames gives targets ``t = 1..T-2``; each has the temporal sources ``s = t-1`` and ``t+1``.
 ``T_s_t`` (Bx4x4) maps target-camera points into the source camera; flows ``t -> s`` live on t's grid.
-The motion comes from the model's PoseNet (:func:`posenet_T_s_t`) or from the two-view module run on
-the detached flow of the pair (:func:`geometry_poses`), scaled to the target depth.
+The motion comes from the model's PoseNet (:func:`posenet_T_s_t`), from the two-view module run on
+the detached flow of the pair (:func:`geometry_poses`), scaled to the target depth, or from the motions a
+geometry teacher computed once per pair at a higher resolution (:func:`teacher_T_s_t`), scaled by aligning
+the network depth to the same teacher's triangulated points.
 """
 from __future__ import annotations
 
@@ -106,6 +108,56 @@ def geometry_poses(flow_t_s: torch.Tensor, flow_s_t: Optional[torch.Tensor], dep
             T[i, :3, 3] = torch.from_numpy(np.asarray(tv.t, dtype=np.float64) * float(tv.scale))
             ok[i] = 1.0
     return GeometryPoses(T.to(device=depth_t.device, dtype=torch.float32), ok.to(depth_t.device), results)
+
+
+def depth_to_points_scale(depth: torch.Tensor, points: torch.Tensor, min_points: int = 20
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per item, the robust factor ``s`` with ``depth ~ s * points`` (median of the log ratio over the pixels
+    where the sparse ``points`` map is > 0), detached, and whether at least ``min_points`` pixels were there.
+
+    Args:
+        depth: Bx1xHxW network depth.
+        points: Bx1xHxW sparse depth known up to one unknown scale per item (0 or non-finite = none).
+    """
+    b = depth.shape[0]
+    scale = torch.ones(b, dtype=torch.float64, device=depth.device)
+    ok = torch.zeros(b, dtype=torch.bool, device=depth.device)
+    for i in range(b):
+        known = torch.isfinite(points[i]) & (points[i] > 0)
+        if int(known.sum()) < min_points:
+            continue
+        log_ratio = torch.log(depth[i].detach()[known].double().clamp_min(1e-6)) - torch.log(points[i][known].double())
+        scale[i] = torch.exp(log_ratio.median())
+        ok[i] = bool(torch.isfinite(scale[i]))
+    return scale, ok
+
+
+def teacher_T_s_t(teacher_poses: torch.Tensor, teacher_depth: torch.Tensor, depths: list[torch.Tensor],
+                  t: int, s: int, min_points: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(T_s_t, ok)`` of target ``t`` and source ``s = t +- 1`` from a geometry teacher's pair motions.
+
+    Args:
+        teacher_poses: Bx(T-1)x4x4 ``T_{i+1,i}`` of each consecutive clip pair, unit translation in the units
+            of the teacher depth of frame i (NaN where the teacher has none).
+        teacher_depth: BxTx1xHxW sparse teacher depth of each frame (its pair's triangulated points).
+        depths: the network's full-resolution depth of every clip frame (each Bx1xHxW).
+
+    The translation is scaled by aligning the network depth of the pair's first frame to that frame's teacher
+    points, so pose and depth share units without a fresh low-resolution triangulation; the backward pair is
+    the inverse of the forward motion ``T_{t,t-1}``. Items without a teacher motion or with too few points
+    get the identity and ``ok = 0``.
+    """
+    if s not in (t - 1, t + 1):
+        raise ValueError(f"source {s} is not a neighbour of target {t}")
+    first = t if s == t + 1 else t - 1  # the pair (first, first + 1)
+    P = teacher_poses[:, first].double().clone()
+    scale, ok = depth_to_points_scale(depths[first], teacher_depth[:, first], min_points)
+    ok = ok & torch.isfinite(P).flatten(1).all(1)
+    eye = torch.eye(4, dtype=P.dtype, device=P.device)
+    P = torch.where(ok.view(-1, 1, 1), torch.nan_to_num(P), eye)
+    P[:, :3, 3] = P[:, :3, 3] * scale.view(-1, 1)
+    T = P if s == t + 1 else torch.linalg.inv(P)
+    return T.to(device=depths[first].device, dtype=torch.float32), ok.to(depths[first].device, torch.float32)
 
 
 def item_mask(ok: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

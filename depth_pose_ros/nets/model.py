@@ -227,12 +227,16 @@ class DepthFlowNet(nn.Module):
 
     # ------------------------------------------------------------------ training API
     def forward_clip(
-        self, images: Tensor, state: RecurrentState | None = None, truncate_every: int | None = None
+        self, images: Tensor, state: RecurrentState | None = None, truncate_every: int | None = None,
+        flow_trains_encoder: bool = True,
     ) -> ClipOutput:
         """Run a clip BxTxCxHxW: depth per frame, flow (both directions) and pose per consecutive pair.
 
         The recurrent state flows through all T frames, so gradients reach the cell across the clip;
         ``truncate_every=k`` detaches it after every k frames (truncated BPTT inside the clip).
+        ``flow_trains_encoder=False`` gives the flow decoder detached features: only the depth (and pose)
+        losses train the shared encoder and recurrent cell (a training ablation of the shared encoder;
+        the outputs are the same).
         """
         if images.dim() != 5:
             raise ValueError(f"forward_clip expects images BxTxCxHxW, got shape {tuple(images.shape)}")
@@ -279,8 +283,9 @@ class DepthFlowNet(nn.Module):
 
         flows: list[FlowOutput] = []
         if self.flow_decoder is not None and t > 1:
-            fa = [s[:, :-1].flatten(0, 1) for s in seq]
-            fb = [s[:, 1:].flatten(0, 1) for s in seq]
+            flow_seq = seq if flow_trains_encoder else [s.detach() for s in seq]
+            fa = [s[:, :-1].flatten(0, 1) for s in flow_seq]
+            fb = [s[:, 1:].flatten(0, 1) for s in flow_seq]
             out = self.predict_flow(fa, fb, both_directions=True)
             flows = [_flow_at(out, b, t - 1, i) for i in range(t - 1)]
         last = [s[:, -1] for s in seq]

@@ -98,3 +98,21 @@ def test_clip_state_can_continue_with_truncated_bptt() -> None:
     assert out.state.hidden[0].requires_grad
     nxt = model.forward_clip(clip, out.state.detach())
     nxt.depths[0][0].mean().backward()  # no error: the previous graph is not needed
+
+
+def test_flow_can_leave_the_shared_encoder_to_the_depth() -> None:
+    """flow_trains_encoder=False: same outputs, but a flow loss no longer reaches the encoder or the cell,
+    while it still trains the flow decoder (the shared-encoder training ablation)."""
+    torch.manual_seed(0)
+    model = build_model(small_cfg()).eval()
+    clip = torch.rand(1, 3, 3, H, W)
+    for shared in (True, False):
+        model.zero_grad(set_to_none=True)
+        out = model.forward_clip(clip, flow_trains_encoder=shared)
+        out.flows[0].forward[0].abs().mean().backward()
+        enc = [p.grad for p in model.encoder.parameters() if p.grad is not None]
+        assert (len(enc) > 0 and any(float(g.abs().sum()) > 0 for g in enc)) == shared
+        assert any(float(p.grad.abs().sum()) > 0 for p in model.flow_decoder.parameters() if p.grad is not None)
+    with torch.no_grad():
+        a, b = model.forward_clip(clip), model.forward_clip(clip, flow_trains_encoder=False)
+    assert torch.equal(a.flows[0].forward[0], b.flows[0].forward[0]) and torch.equal(a.depths[1][0], b.depths[1][0])

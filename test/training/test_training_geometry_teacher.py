@@ -10,10 +10,15 @@ import numpy as np
 import pytest
 import torch
 
+from depth_pose_ros.data.clips import ClipDataset
 from depth_pose_ros.data.source import open_source
+from depth_pose_ros.geometry.pose_error import rotation_error_deg
 from depth_pose_ros.geometry.two_view import TwoViewConfig
 from depth_pose_ros.losses.geometric import scale_invariant_log_loss
-from training.augment import GeometricParams, apply_geometric_sparse_depth
+from depth_pose_ros.losses.views import teacher_T_s_t
+from depth_pose_ros.utils.config import ConfigError
+from training.augment import GeometricParams, apply_geometric_sparse_depth, make_sample
+from training.config import AugmentConfig, load_train_config
 from training.geometry_teacher import TeacherDepth, _sparse_at, teacher_spec
 
 SPEC = "synthetic:seed=0,length=6,height=64,width=192"
@@ -83,3 +88,38 @@ def test_teacher_at_three_times_the_size_is_accurate_and_cached(tmp_path):
                                 log=lambda _: pytest.fail("recomputed instead of read from the cache"))
     for i in range(len(frames)):
         np.testing.assert_array_equal(cached[i], larger[i])
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_teacher_motions_scaled_to_the_depth_are_the_true_motions_also_when_flipped(flip):
+    """``two_view_flow: teacher``: the cached pair motions, through the clip augmentation (a flip mirrors them)
+    and scaled by aligning a metric depth to the teacher points, are the true metric motions T_s_t."""
+    spec = "synthetic:seed=5,length=4,height=64,width=192,num_moving=0"
+    teacher = TeacherDepth.build(spec, {}, 3, (64, 192), TwoViewConfig(), cache_dir=None, log=lambda _: None)
+    assert np.all(np.isfinite(teacher.pose(0))) and not np.any(np.isfinite(teacher.pose(3)))  # last: no next
+    clip = ClipDataset(open_source(spec), clip_len=3, teacher=teacher)[0]
+    assert clip.teacher_poses.shape == (2, 4, 4)
+    aug = AugmentConfig(hflip_prob=1.0 if flip else 0.0, resize_crop_prob=0.0, color_jitter_prob=0.0)
+    s = make_sample(clip, (64, 192), 3, aug, np.random.default_rng(0), train=True)
+    depths = [torch.where(s.gt_depth[t] > 0, s.gt_depth[t], torch.full_like(s.gt_depth[t], 80.0))[None]
+              for t in range(3)]
+    for src in (0, 2):
+        T, ok = teacher_T_s_t(s.teacher_poses[None], s.teacher_depth[None], depths, 1, src)
+        assert float(ok[0]) == 1.0
+        T_gt = (torch.linalg.inv(s.gt_poses[src].double()) @ s.gt_poses[1].double()).numpy()
+        assert float(rotation_error_deg(T[0, :3, :3].double().numpy(), T_gt[:3, :3])) < 0.1
+        np.testing.assert_allclose(T[0, :3, 3].double().numpy(), T_gt[:3, 3], rtol=0.03, atol=0.01)
+    # a pair without a teacher motion, or a frame without points, gives the identity and ok = 0
+    missing = s.teacher_poses.clone()[None]
+    missing[0, 0] = float("nan")
+    T, ok = teacher_T_s_t(missing, s.teacher_depth[None], depths, 1, 0)
+    assert float(ok[0]) == 0.0 and torch.equal(T[0], torch.eye(4))
+    T, ok = teacher_T_s_t(s.teacher_poses[None], torch.zeros_like(s.teacher_depth)[None], depths, 1, 2)
+    assert float(ok[0]) == 0.0
+
+
+def test_teacher_poses_need_the_teacher_and_a_mask_that_is_not_the_per_step_two_view():
+    with pytest.raises(ConfigError, match="data.teacher.scale"):
+        load_train_config("synthetic_hour_teacher_pose", ["data.teacher.scale=0"])
+    with pytest.raises(ConfigError, match="rigid_flow_consistency.mask"):
+        load_train_config("synthetic_hour_teacher_pose", ["losses.rigid_flow_consistency.mask=two_view"])
