@@ -43,6 +43,7 @@ from depth_pose_ros.losses import (
     flow_photometric_loss,
     flow_smoothness,
     icp_loss,
+    identity_errors,
     min_reprojection_loss,
     multiview_structure_loss,
     occlusion_aware_flow_loss,
@@ -171,6 +172,9 @@ def term_photometric(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
         views = [v for v in ctx.views if v.t == t and v.T_s_t is not None]
         target = views[0].target
         depths = views[0].depths_t[: max(1, c.scales)]
+        # the unwarped sources are the same full-resolution images at every scale: their errors once
+        identity = identity_errors(target, [v.source for v in views], c.ssim_alpha, generator=ctx.generator) \
+            if c.min_reprojection and c.automask else None
         per_scale = []
         for k, depth in enumerate(depths):
             depth_up = upsample_to(depth, (h, w))
@@ -180,9 +184,8 @@ def term_photometric(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
                 warped.append(wimg)
                 valid.append(val * v.ok_mask())
             if c.min_reprojection:
-                sources = [v.source for v in views] if c.automask else None
-                loss, err = min_reprojection_loss(target, warped, valid, sources=sources, alpha=c.ssim_alpha,
-                                                  generator=ctx.generator, return_map=True)
+                loss, err = min_reprojection_loss(target, warped, valid, alpha=c.ssim_alpha, identity=identity,
+                                                  return_map=True)
                 if k == 0:
                     ctx.keep("photometric_error", err)
                     ctx.keep("automask", (err > 0).float())

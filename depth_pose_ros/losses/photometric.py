@@ -31,6 +31,16 @@ DEFAULT_ALPHA = 0.85
 _INVALID_ERROR = 1.0e3
 
 
+def box3(x: torch.Tensor) -> torch.Tensor:
+    """3x3 box mean of a ...xHxW tensor without padding (-> ...x(H-2)x(W-2)), as separable shifted sums.
+
+    The same values as ``F.avg_pool2d(x, 3, 1)`` (to float rounding), several times faster forward and backward
+    on CPU for the small images of training (the pooling kernel's per-call overhead dominated SSIM there).
+    """
+    r = x[..., :-2] + x[..., 1:-1] + x[..., 2:]
+    return (r[..., :-2, :] + r[..., 1:-1, :] + r[..., 2:, :]) * (1.0 / 9.0)
+
+
 def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-pixel SSIM of two BxCxHxW images (3x3 box window, reflection padding), in [-1, 1].
 
@@ -46,11 +56,11 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"x: SSIM needs an image of at least 2x2 pixels, got shape {tuple(x.shape)}")
     xp = F.pad(x, (1, 1, 1, 1), mode="reflect")
     yp = F.pad(y, (1, 1, 1, 1), mode="reflect")
-    mu_x = F.avg_pool2d(xp, 3, 1)
-    mu_y = F.avg_pool2d(yp, 3, 1)
-    sigma_x = F.avg_pool2d(xp * xp, 3, 1) - mu_x * mu_x
-    sigma_y = F.avg_pool2d(yp * yp, 3, 1) - mu_y * mu_y
-    sigma_xy = F.avg_pool2d(xp * yp, 3, 1) - mu_x * mu_y
+    mu_x = box3(xp)
+    mu_y = box3(yp)
+    sigma_x = box3(xp * xp) - mu_x * mu_x
+    sigma_y = box3(yp * yp) - mu_y * mu_y
+    sigma_xy = box3(xp * yp) - mu_x * mu_y
     num = (2.0 * mu_x * mu_y + SSIM_C1) * (2.0 * sigma_xy + SSIM_C2)
     den = (mu_x * mu_x + mu_y * mu_y + SSIM_C1) * (sigma_x + sigma_y + SSIM_C2)
     return (num / den).clamp(-1.0, 1.0)

@@ -6,6 +6,7 @@ import torch
 
 from depth_pose_ros.losses.photometric import (
     automask,
+    box3,
     identity_errors,
     min_reprojection,
     min_reprojection_loss,
@@ -23,6 +24,17 @@ def _rand_image(seed: int, shape=(2, 3, 8, 10)) -> torch.Tensor:
 def test_ssim_of_identical_images_is_one():
     img = _rand_image(0)
     assert torch.allclose(ssim(img, img), torch.ones_like(img), atol=1e-6)
+
+
+def test_box_mean_is_the_3x3_average_pool_with_its_gradient():
+    """The separable box mean inside SSIM (a speed change) computes what the 3x3 average pool does."""
+    x = _rand_image(5, (2, 3, 9, 13)).requires_grad_(True)
+    y = x.detach().clone().requires_grad_(True)
+    torch.testing.assert_close(box3(x), torch.nn.functional.avg_pool2d(y, 3, 1), atol=1e-6, rtol=1e-6)
+    w = _rand_image(6, (2, 3, 7, 11))
+    (box3(x) * w).sum().backward()
+    (torch.nn.functional.avg_pool2d(y, 3, 1) * w).sum().backward()
+    torch.testing.assert_close(x.grad, y.grad, atol=1e-6, rtol=1e-6)
 
 
 def test_ssim_of_two_constant_images_matches_formula():
