@@ -1,6 +1,6 @@
 """Timing of every loss (forward + backward) at a training resolution; not a test (run by hand).
 
-    OMP_NUM_THREADS=2 .venv/bin/python test/losses/bench_losses.py --batch 4 --height 192 --width 640
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_losses.py --batch 4 --height 192 --width 640
 """
 from __future__ import annotations
 
@@ -28,6 +28,22 @@ from depth_pose_ros.losses import (
     photometric_error,
     rigid_flow_consistency_loss,
 )
+from depth_pose_ros.losses.photometric import SSIM_C1, SSIM_C2, ssim
+
+
+def ssim_avg_pool_reference(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """SSIM with ``F.avg_pool2d`` box means: the form the shipped :func:`ssim` replaced, kept here as the
+    same-run reference of its speed."""
+    pool = torch.nn.functional.avg_pool2d
+    xp = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    yp = torch.nn.functional.pad(y, (1, 1, 1, 1), mode="reflect")
+    mu_x, mu_y = pool(xp, 3, 1), pool(yp, 3, 1)
+    sigma_x = pool(xp * xp, 3, 1) - mu_x * mu_x
+    sigma_y = pool(yp * yp, 3, 1) - mu_y * mu_y
+    sigma_xy = pool(xp * yp, 3, 1) - mu_x * mu_y
+    num = (2.0 * mu_x * mu_y + SSIM_C1) * (2.0 * sigma_xy + SSIM_C2)
+    den = (mu_x * mu_x + mu_y * mu_y + SSIM_C1) * (sigma_x + sigma_y + SSIM_C2)
+    return (num / den).clamp(-1.0, 1.0)
 
 
 def main() -> None:
@@ -46,6 +62,7 @@ def main() -> None:
     depth_s = (2.0 + 20.0 * torch.rand(b, 1, h, w, generator=g)).to(dev).requires_grad_(True)
     flow = (2.0 * torch.randn(b, 2, h, w, generator=g)).to(dev).requires_grad_(True)
     flow_bw = (2.0 * torch.randn(b, 2, h, w, generator=g)).to(dev).requires_grad_(True)
+    image_g = img[0].clone().requires_grad_(True)
     vec = torch.tensor([[0.01, -0.02, 0.005]] * b, device=dev, requires_grad=True)
     trans = torch.tensor([[0.1, -0.05, -0.8]] * b, device=dev)
 
@@ -68,6 +85,8 @@ def main() -> None:
                                             valid=vr * vf)
 
     cases = {
+        "ssim (separable box mean, shipped)": lambda: ssim(image_g, img[1]).mean(),
+        "ssim (avg_pool2d reference)": lambda: ssim_avg_pool_reference(image_g, img[1]).mean(),
         "min_reprojection (1 source, automask, incl. rigid warp)": rigid_warp_loss,
         "multiscale_reprojection (4 scales, 2 sources)": lambda: multiscale_reprojection_loss(
             img[0], [img[1], img[2]],
@@ -89,6 +108,7 @@ def main() -> None:
     }
     print(f"batch {b}, {h}x{w}, device {dev}, threads {torch.get_num_threads()}, "
           f"min and median of {args.repeats} (forward + backward)")
+    best: dict[str, float] = {}
     for name, fn in cases.items():
         times = []
         for _ in range(args.repeats + 1):
@@ -100,10 +120,13 @@ def main() -> None:
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
-            for p in (depth, depth_s, flow, flow_bw, vec):
+            for p in (depth, depth_s, flow, flow_bw, vec, image_g):
                 p.grad = None
         times = sorted(times[1:])
+        best[name] = times[0]
         print(f"  {name:55s} min {1000 * times[0]:8.1f} ms   median {1000 * times[len(times) // 2]:8.1f} ms")
+    print(f"ssim shipped / avg_pool2d reference (min times, same run): "
+          f"{best['ssim (separable box mean, shipped)'] / best['ssim (avg_pool2d reference)']:.2f}")
 
 
 if __name__ == "__main__":
