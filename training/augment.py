@@ -77,6 +77,8 @@ class TrainSample:
     gt_depth: Optional[torch.Tensor] = None
     teacher_depth: Optional[torch.Tensor] = None  # sparse, see data.clips.Clip
     teacher_poses: Optional[torch.Tensor] = None  # (T-1) x 4 x 4 T_{t+1,t}, see data.clips.Clip (mirrored on flips)
+    teacher_flow_fw: Optional[torch.Tensor] = None  # (T-1) x 2 x H x W, see data.clips.Clip
+    teacher_flow_bw: Optional[torch.Tensor] = None
     gt_flow: Optional[torch.Tensor] = None
     gt_poses: Optional[torch.Tensor] = None
     source: str = ""
@@ -95,6 +97,8 @@ class TrainBatch:
     gt_depth: Optional[torch.Tensor] = None
     teacher_depth: Optional[torch.Tensor] = None  # sparse, see data.clips.Clip
     teacher_poses: Optional[torch.Tensor] = None  # B x (T-1) x 4 x 4
+    teacher_flow_fw: Optional[torch.Tensor] = None  # B x (T-1) x 2 x H x W
+    teacher_flow_bw: Optional[torch.Tensor] = None
     gt_flow: Optional[torch.Tensor] = None
     gt_poses: Optional[torch.Tensor] = None
     sources: tuple[str, ...] = ()
@@ -297,6 +301,9 @@ def make_sample(clip: Clip, out_hw: tuple[int, int], channels: int, cfg: Augment
     if clip.teacher_poses is not None:  # resize and crop change K only; a flip mirrors the motion
         poses = clip.teacher_poses.double()
         sample.teacher_poses = (mirror_poses(poses) if geo.flip else poses).float()
+    if clip.teacher_flow_fw is not None and clip.teacher_flow_bw is not None:
+        sample.teacher_flow_fw = apply_geometric_flow(clip.teacher_flow_fw.float(), geo)
+        sample.teacher_flow_bw = apply_geometric_flow(clip.teacher_flow_bw.float(), geo)
     if clip.gt_flow is not None:
         sample.gt_flow = apply_geometric_flow(clip.gt_flow, geo)
     if clip.gt_poses is not None:
@@ -322,6 +329,8 @@ def collate_samples(samples: list[TrainSample]) -> TrainBatch:
         gt_depth=opt("gt_depth"),
         teacher_depth=opt("teacher_depth"),
         teacher_poses=opt("teacher_poses"),
+        teacher_flow_fw=opt("teacher_flow_fw"),
+        teacher_flow_bw=opt("teacher_flow_bw"),
         gt_flow=opt("gt_flow"),
         gt_poses=opt("gt_poses"),
         sources=tuple(s.source for s in samples),

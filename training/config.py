@@ -55,6 +55,9 @@ class TeacherConfig:
 
     scale: float = 0.0
     cache_dir: str = "runs/teacher_cache"  # relative: to the repository; "": no disk cache
+    # keep each pair's DIS flows too (losses.flow_distillation.source: teacher); 8 bytes per pixel and frame
+    # at the training source's size, so off unless a config uses them
+    flow: bool = False
 
 
 @dataclass
@@ -141,11 +144,14 @@ class FbConsistencyConfig:
 
 @dataclass
 class FlowDistillationConfig:
-    """Distil classical DIS flow of the training images into the network flow on the pixels where DIS
-    passes its own forward-backward check (confidence-weighted; still label-free). Geometry-as-teacher of
-    issue 13: the photometric / occlusion terms handle where DIS fails."""
+    """Distil classical DIS flow into the network flow on the pixels where DIS passes its own forward-backward
+    check (confidence-weighted; still label-free). Geometry-as-teacher of issue 13: the photometric /
+    occlusion terms handle where DIS fails. ``source``: "dis" runs DIS on the training images each step;
+    "teacher" takes the geometry teacher's flows (DIS at ``data.teacher.scale`` x the source size, shrunk;
+    needs ``data.teacher.flow: true``), far more accurate than DIS on small training images."""
 
     weight: float = 0.0
+    source: Literal["dis", "teacher"] = "dis"
     q: float = 0.4  # generalised Charbonnier exponent
     fb_alpha1: float = 0.01
     fb_alpha2: float = 0.5
@@ -402,6 +408,10 @@ class TrainConfig:
             raise ConfigError(f"nan_guard.max_consecutive must be >= 1, got {self.nan_guard.max_consecutive}")
         if self.losses.flow_smoothness.order not in (1, 2):
             raise ConfigError(f"losses.flow_smoothness.order must be 1 or 2, got {self.losses.flow_smoothness.order}")
+        if self.losses.flow_distillation.weight > 0 and self.losses.flow_distillation.source == "teacher" \
+                and not (d.teacher.scale > 0 and d.teacher.flow):
+            raise ConfigError("losses.flow_distillation.source: teacher needs the geometry teacher's flows "
+                              "(data.teacher.scale > 0 and data.teacher.flow: true)")
         if self.two_view_flow == "teacher":
             if d.teacher.scale <= 0:
                 raise ConfigError("two_view_flow: teacher needs the geometry teacher (data.teacher.scale > 0)")

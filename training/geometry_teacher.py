@@ -12,7 +12,9 @@ The same pass keeps each pair's camera motion ``T_{i+1,i}`` (unit translation, i
 depth): ``two_view_flow: teacher`` warps the photometric terms with it, its translation scaled by aligning the
 network depth to the same frame's teacher points, instead of re-running the two-view module on the 64x192
 training images every step (poorer rotation and direction, and a per-sample scale from noisy low-resolution
-triangulation).
+triangulation). It also keeps each pair's DIS flows (resized to the training source's size) for
+``losses.flow_distillation.source: teacher``: flow computed at 3x the size and shrunk is far more accurate
+than DIS on the small training images themselves.
 
 No labels are used: only the images. The maps are computed once per source and cached on disk
 (``cache_dir``, keyed by the source spec, its options, the scale and the two-view settings), so both runs of a
@@ -23,10 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+import cv2
 import numpy as np
 
 from depth_pose_ros.data.source import FrameReadError, open_source
@@ -34,7 +37,7 @@ from depth_pose_ros.geometry.dis_flow import dis_flow
 from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewStatus, estimate_two_view
 
 #: Version of the cached format and computation; bump when either changes.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def teacher_spec(spec: str, scale: float) -> str:
@@ -62,18 +65,42 @@ def _sparse_at(points_px: np.ndarray, z: np.ndarray, in_hw: tuple[int, int], out
     return idx.astype(np.int32), np.exp(logs).astype(np.float32)
 
 
-def compute_teacher(source: Any, out_hw: tuple[int, int], config: TwoViewConfig, dis_preset: str = "medium"
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
-    """Sparse teacher depth and next-frame motion of every frame of ``source`` (the teacher-resolution frames).
+def _flow_at(flow: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """HxWx2 flow at the teacher's size -> 2 x out_h x out_w float16 at the training source's size (area mean,
+    values scaled with the size)."""
+    (ih, iw), (oh, ow) = flow.shape[:2], out_hw
+    small = cv2.resize(flow, (ow, oh), interpolation=cv2.INTER_AREA) * np.array([ow / iw, oh / ih], np.float32)
+    return small.transpose(2, 0, 1).astype(np.float16)
+
+
+@dataclass
+class TeacherData:
+    """What the teacher computed for the N frames of one source (see :func:`compute_teacher`)."""
+
+    offsets: np.ndarray  # N+1: frame i's points are indices/depths[offsets[i]:offsets[i+1]]
+    indices: np.ndarray  # flat pixel indices on the out_hw grid
+    depths: np.ndarray  # triangulated depth of each point, unit translation of its pair
+    poses: np.ndarray  # N x 4 x 4 T_{i+1,i} (NaN: none)
+    flows_fw: np.ndarray  # N x 2 x H x W float16 DIS flow i -> i+1 on i's grid, at out_hw (NaN: none; 0 x ...: not kept)
+    flows_bw: np.ndarray  # N x 2 x H x W float16 DIS flow i+1 -> i on (i+1)'s grid
+    counts: dict[str, int]
+
+    ARRAYS = ("offsets", "indices", "depths", "poses", "flows_fw", "flows_bw")
+
+
+def compute_teacher(source: Any, out_hw: tuple[int, int], config: TwoViewConfig, dis_preset: str = "medium",
+                    with_flow: bool = False) -> TeacherData:
+    """Sparse teacher depth, next-frame motion and flow of every frame of ``source`` (teacher-resolution frames).
 
     Frame i uses the pair (i, i+1) (the last frame: (i, i-1)); its points are the pair's triangulated inliers
-    in frame i. Returns ``(offsets N+1, flat indices, depths, poses Nx4x4, counts)``: frame i's points are
-    ``indices[offsets[i]:offsets[i+1]]`` on the ``out_hw`` grid, ``poses[i]`` is ``T_{i+1,i}`` with a unit
-    translation in the units of those depths (NaN for the last frame and failed pairs). Unreadable frames
-    and failed pairs give no points (counted in ``counts``), never an error: one bad frame must not stop a
-    training run.
+    in frame i on the ``out_hw`` grid, its pose ``T_{i+1,i}`` has a unit translation in the units of those
+    depths, and its flows are the pair's DIS flows (forward on i's grid, backward on i+1's) resized to
+    ``out_hw`` (only ``with_flow``: they cost 8 bytes per pixel and frame). The last frame has no pose or flows
+    (NaN), failed pairs no points or pose. Unreadable frames
+    and failed pairs are counted in ``counts``, never an error: one bad frame must not stop a training run.
     """
     n = len(source)
+    oh, ow = out_hw
     counts = {"frames": n, "with_points": 0, "failed_pairs": 0, "unreadable": 0}
     frames: dict[int, Any] = {}  # the two frames of the current pair (read once each)
 
@@ -90,6 +117,8 @@ def compute_teacher(source: Any, out_hw: tuple[int, int], config: TwoViewConfig,
 
     offsets, all_idx, all_z = [0], [], []
     poses = np.full((n, 4, 4), np.nan)
+    flows_fw = np.full((n if with_flow else 0, 2, oh, ow), np.nan, np.float16)
+    flows_bw = np.full((n if with_flow else 0, 2, oh, ow), np.nan, np.float16)
     for i in range(n):
         j = i + 1 if i + 1 < n else i - 1
         lo, hi = frame(min(i, j)), frame(max(i, j))
@@ -97,6 +126,8 @@ def compute_teacher(source: Any, out_hw: tuple[int, int], config: TwoViewConfig,
         idx, z = np.zeros(0, np.int32), np.zeros(0, np.float32)
         if a is not None and b is not None and j >= 0:
             fw, bw = dis_flow(a.image, b.image, dis_preset), dis_flow(b.image, a.image, dis_preset)
+            if with_flow and j == i + 1:
+                flows_fw[i], flows_bw[i] = _flow_at(fw, out_hw), _flow_at(bw, out_hw)
             tv = estimate_two_view(fw, np.asarray(a.K, dtype=np.float64), flow_bw=bw, config=config)
             if tv.status == TwoViewStatus.OK and len(tv.points):
                 idx, z = _sparse_at(tv.points_pixels, tv.points[:, 2], a.image.shape[:2], out_hw)
@@ -108,55 +139,66 @@ def compute_teacher(source: Any, out_hw: tuple[int, int], config: TwoViewConfig,
         all_idx.append(idx)
         all_z.append(z)
         offsets.append(offsets[-1] + idx.size)
-    return (np.asarray(offsets, np.int64), np.concatenate(all_idx) if all_idx else np.zeros(0, np.int32),
-            np.concatenate(all_z) if all_z else np.zeros(0, np.float32), poses, counts)
+    return TeacherData(np.asarray(offsets, np.int64), np.concatenate(all_idx) if all_idx else np.zeros(0, np.int32),
+                       np.concatenate(all_z) if all_z else np.zeros(0, np.float32), poses, flows_fw, flows_bw, counts)
 
 
 class TeacherDepth:
-    """Sparse teacher depth maps of one training source: ``teacher[i]`` is an HxW float32 map (0 = none);
-    ``teacher.pose(i)`` is ``T_{i+1,i}`` (4x4, unit translation in the units of ``teacher[i]``; NaN: none)."""
+    """The geometry teacher of one training source: ``teacher[i]`` is frame i's sparse depth, an HxW float32
+    map (0 = none); ``teacher.pose(i)`` is ``T_{i+1,i}`` (4x4, unit translation in the units of ``teacher[i]``;
+    NaN: none); ``teacher.flow(i)`` is the pair's DIS flows (forward, backward), each 2xHxW float32, when built
+    ``with_flow`` (``has_flow``)."""
 
-    def __init__(self, offsets: np.ndarray, indices: np.ndarray, depths: np.ndarray, poses: np.ndarray,
-                 hw: tuple[int, int], counts: Optional[dict[str, int]] = None) -> None:
-        self.offsets, self.indices, self.depths, self.poses = offsets, indices, depths, poses
+    def __init__(self, data: TeacherData, hw: tuple[int, int]) -> None:
+        self.data = data
         self.hw = (int(hw[0]), int(hw[1]))
-        self.counts = counts or {}
+        self.counts = data.counts
 
     def pose(self, i: int) -> np.ndarray:
-        return self.poses[i]
+        return self.data.poses[i]
+
+    @property
+    def has_flow(self) -> bool:
+        return len(self.data.flows_fw) == len(self)
+
+    def flow(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        if not self.has_flow:
+            raise ValueError("this geometry teacher was built without flows (data.teacher.flow: false)")
+        return self.data.flows_fw[i].astype(np.float32), self.data.flows_bw[i].astype(np.float32)
 
     def __len__(self) -> int:
-        return len(self.offsets) - 1
+        return len(self.data.offsets) - 1
 
     def __getitem__(self, i: int) -> np.ndarray:
         out = np.zeros(self.hw[0] * self.hw[1], np.float32)
-        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
-        out[self.indices[a:b]] = self.depths[a:b]
+        a, b = int(self.data.offsets[i]), int(self.data.offsets[i + 1])
+        out[self.data.indices[a:b]] = self.data.depths[a:b]
         return out.reshape(self.hw)
 
     @classmethod
     def build(cls, spec: str, options: dict, scale: float, out_hw: tuple[int, int], config: TwoViewConfig,
-              cache_dir: Optional[Path] = None, log: Any = print) -> TeacherDepth:
+              cache_dir: Optional[Path] = None, log: Any = print, with_flow: bool = False) -> TeacherDepth:
         """The teacher of source ``spec`` (+ ``options``) whose frames are ``out_hw``, from the same source at
-        ``scale`` x size; read from ``cache_dir`` when computed before."""
+        ``scale`` x size (keeping the pairs' flows ``with_flow``); read from ``cache_dir`` when computed before."""
         hi_spec = teacher_spec(spec, scale)
         key = json.dumps({"v": CACHE_VERSION, "spec": hi_spec, "options": options, "hw": list(out_hw),
-                          "two_view": asdict(config)}, sort_keys=True, default=str)
+                          "two_view": asdict(config), "flow": bool(with_flow)}, sort_keys=True, default=str)
         path = None
         if cache_dir is not None:
             path = Path(cache_dir) / f"teacher_{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
             if path.is_file():
                 with np.load(path) as f:
-                    return cls(f["offsets"], f["indices"], f["depths"], f["poses"], out_hw,
-                               json.loads(str(f["counts"])))
+                    arrays = {k: f[k] for k in TeacherData.ARRAYS}
+                    return cls(TeacherData(**arrays, counts=json.loads(str(f["counts"]))), out_hw)
         source = open_source(hi_spec, **options)
-        offsets, indices, depths, poses, counts = compute_teacher(source, out_hw, config)
+        data = compute_teacher(source, out_hw, config, with_flow=with_flow)
+        counts = data.counts
         log(f"geometry teacher for {spec} at {hi_spec}: {counts['with_points']}/{counts['frames']} frames with "
-            f"points, {indices.size / max(counts['frames'], 1):.0f} points per frame, "
+            f"points, {data.indices.size / max(counts['frames'], 1):.0f} points per frame, "
             f"{counts['failed_pairs']} failed pairs, {counts['unreadable']} unreadable frames")
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, offsets=offsets, indices=indices, depths=depths, poses=poses, counts=json.dumps(counts))
+            np.savez(tmp, **{k: getattr(data, k) for k in TeacherData.ARRAYS}, counts=json.dumps(counts))
             tmp.replace(path)
-        return cls(offsets, indices, depths, poses, out_hw, counts)
+        return cls(data, out_hw)

@@ -259,9 +259,11 @@ def term_flow_distillation(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
     c = cfg.flow_distillation
     values = []
     for v in ctx.temporal():
-        conf = teacher_confidence(v.teacher_t_s, v.teacher_s_t, c.fb_alpha1, c.fb_alpha2)
+        known = torch.isfinite(v.teacher_t_s).all(1, keepdim=True).to(v.flow_t_s.dtype)  # NaN: no teacher flow
+        t_s, s_t = torch.nan_to_num(v.teacher_t_s), torch.nan_to_num(v.teacher_s_t)
+        conf = teacher_confidence(t_s, s_t, c.fb_alpha1, c.fb_alpha2) * known
         ctx.keep("teacher_confidence", conf)
-        values.append(flow_distillation_loss(v.flow_t_s, v.teacher_t_s, conf, q=c.q))
+        values.append(flow_distillation_loss(v.flow_t_s, t_s, conf, q=c.q))
     return _mean(values, ctx.images)
 
 
@@ -442,6 +444,17 @@ def dis_flow_batch(image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(image1.device)
 
 
+def teacher_pair_flows(teacher_flows: Optional[tuple[torch.Tensor, torch.Tensor]], t: int, s: int
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The geometry teacher's flows ``(t -> s, s -> t)`` of target ``t`` and source ``s = t +- 1`` from the clip's
+    pair flows ``(forward, backward)``, each Bx(T-1)x2xHxW (pair i: frames i, i+1)."""
+    if teacher_flows is None:
+        raise ValueError("losses.flow_distillation.source: teacher needs the geometry teacher's flows: set "
+                         "data.teacher.scale > 0 and data.teacher.flow: true")
+    fw, bw = teacher_flows
+    return (fw[:, t], bw[:, t]) if s == t + 1 else (bw[:, s], fw[:, s])
+
+
 class LossAssembler:
     """Builds the views of a batch and sums the weighted terms selected by the config."""
 
@@ -487,7 +500,8 @@ class LossAssembler:
     def build_views(self, images: torch.Tensor, K: torch.Tensor, out: ClipOutput,
                     weights: dict[str, float], stereo_images: Optional[torch.Tensor] = None,
                     stereo_T: Optional[torch.Tensor] = None, teacher_depth: Optional[torch.Tensor] = None,
-                    teacher_poses: Optional[torch.Tensor] = None) -> list[View]:
+                    teacher_poses: Optional[torch.Tensor] = None,
+                    teacher_flows: Optional[tuple[torch.Tensor, torch.Tensor]] = None) -> list[View]:
         T = images.shape[1]
         need_pose = self.needs_pose(weights)
         need_tv = self.needs_two_view(weights)
@@ -507,7 +521,10 @@ class LossAssembler:
                     flows = pair_flows(out, t, s)
                     v.flows_t_s, v.flows_s_t, v.learned_visible = flows.t_s, flows.s_t, flows.visible
                 if weights.get("flow_distillation", 0) > 0:
-                    v.teacher_t_s, v.teacher_s_t = dis_pair(t, s), dis_pair(s, t)
+                    if self.cfg.flow_distillation.source == "teacher":
+                        v.teacher_t_s, v.teacher_s_t = teacher_pair_flows(teacher_flows, t, s)
+                    else:
+                        v.teacher_t_s, v.teacher_s_t = dis_pair(t, s), dis_pair(s, t)
                 if need_tv:  # (two_view_flow: teacher runs it only for the terms that need its results)
                     f_ts, f_st = (v.flow_t_s, v.flow_s_t) if self.two_view_flow == "network" \
                         else (dis_pair(t, s), dis_pair(s, t))
@@ -535,14 +552,16 @@ class LossAssembler:
                  stereo_T: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
                  want_maps: bool = False, step: Optional[int] = None,
                  teacher_depth: Optional[torch.Tensor] = None,
-                 teacher_poses: Optional[torch.Tensor] = None) -> LossResult:
+                 teacher_poses: Optional[torch.Tensor] = None,
+                 teacher_flows: Optional[tuple[torch.Tensor, torch.Tensor]] = None) -> LossResult:
         """Total weighted loss of one batch (``weights`` overrides the config's, e.g. per stage).
 
         ``step`` (the training step) switches the occlusion warm-up; None means after it.
         """
         weights = weights if weights is not None else self.cfg.weights()
         self.check(weights)
-        views = self.build_views(images, K, out, weights, stereo_images, stereo_T, teacher_depth, teacher_poses)
+        views = self.build_views(images, K, out, weights, stereo_images, stereo_T, teacher_depth, teacher_poses,
+                                 teacher_flows)
         warm = step is not None and step < self.cfg.occlusion_warmup_steps
         ctx = LossContext(images=images, K=K, out=out, views=views, generator=generator, want_maps=want_maps,
                           occlusion_off=warm, teacher_depth=teacher_depth)

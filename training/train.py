@@ -151,7 +151,8 @@ def build_dataset(cfg: TrainConfig, channels: int, cache: bool = True) -> Augmen
             if cache_dir is not None and not cache_dir.is_absolute():
                 cache_dir = REPO_ROOT / cache_dir
             teacher = TeacherDepth.build(src_cfg.spec, opts, d.teacher.scale, out_hw, TwoViewConfig(),
-                                         cache_dir=cache_dir, log=lambda line: print(line, flush=True))
+                                         cache_dir=cache_dir, log=lambda line: print(line, flush=True),
+                                         with_flow=d.teacher.flow)
         ds = ClipDataset(source, clip_len=d.clip_len, stride=d.stride, with_stereo=d.stereo,
                          max_gap_periods=d.max_gap_periods, teacher=teacher)
         if len(ds) == 0:
@@ -266,7 +267,9 @@ class TrainStep(nn.Module):
                               pose_ok_ratio=0.0)
         return self.assembler(batch.images, batch.K, out, weights, batch.stereo_images, batch.stereo_T,
                               generator=generator, want_maps=want_maps, step=step, teacher_depth=batch.teacher_depth,
-                              teacher_poses=batch.teacher_poses)
+                              teacher_poses=batch.teacher_poses,
+                              teacher_flows=None if batch.teacher_flow_fw is None
+                              else (batch.teacher_flow_fw, batch.teacher_flow_bw))
 
 
 # ------------------------------------------------------------------------------------------ trainer

@@ -55,6 +55,10 @@ class Clip:
     # (T-1) x 4 x 4 teacher motion T_{t+1,t} of each consecutive pair (unit translation in the units of
     # teacher_depth[t]; NaN where the teacher has none), when the teacher provides poses
     teacher_poses: Optional[torch.Tensor] = None
+    # (T-1) x 2 x H x W teacher flows of each consecutive pair: forward t -> t+1 on t's grid, backward
+    # t+1 -> t on t+1's grid (when the teacher keeps flows)
+    teacher_flow_fw: Optional[torch.Tensor] = None
+    teacher_flow_bw: Optional[torch.Tensor] = None
     source: str = ""
     skipped: tuple[tuple[int, str], ...] = ()  # (recording index, reason) of frames skipped to serve it
 
@@ -122,7 +126,8 @@ class ClipDataset(Dataset):
         max_gap_periods: largest allowed stamp step, in nominal periods.
         teacher: optional per-frame sparse depth maps indexed like the source (``teacher[i]`` HxW, 0 =
             none), attached to each clip as ``teacher_depth``; when it also has ``pose(i)`` (``T_{i+1,i}``,
-            4x4), the clip's pair motions are attached as ``teacher_poses``.
+            4x4), the clip's pair motions are attached as ``teacher_poses``; when ``has_flow``, its pair flows
+            (``flow(i)``: forward, backward) as ``teacher_flow_fw`` / ``teacher_flow_bw``.
     """
 
     def __init__(self, source: Sequence[Frame] | Any, clip_len: int = 3, stride: int = 1,
@@ -179,6 +184,10 @@ class ClipDataset(Dataset):
                 if callable(getattr(self.teacher, "pose", None)):
                     clip.teacher_poses = torch.from_numpy(np.stack(
                         [self.teacher.pose(pos) for pos in range(start, start + self.clip_len - 1)])).double()
+                if getattr(self.teacher, "has_flow", False):
+                    pairs = [self.teacher.flow(pos) for pos in range(start, start + self.clip_len - 1)]
+                    clip.teacher_flow_fw = torch.from_numpy(np.stack([fw for fw, _ in pairs]))
+                    clip.teacher_flow_bw = torch.from_numpy(np.stack([bw for _, bw in pairs]))
             return self.transform(clip) if self.transform is not None else clip
         raise ValueError(f"{self.name}: no clip of {self.clip_len} readable frames "
                          f"({len(self._unreadable)} unreadable: {list(self._unreadable.values())[:3]})")

@@ -12,6 +12,7 @@ import torch
 
 from depth_pose_ros.data.clips import ClipDataset
 from depth_pose_ros.data.source import open_source
+from depth_pose_ros.geometry.dis_flow import dis_flow
 from depth_pose_ros.geometry.pose_error import rotation_error_deg
 from depth_pose_ros.geometry.two_view import TwoViewConfig
 from depth_pose_ros.losses.geometric import scale_invariant_log_loss
@@ -19,6 +20,7 @@ from depth_pose_ros.losses.views import teacher_T_s_t
 from depth_pose_ros.utils.config import ConfigError
 from training.augment import GeometricParams, apply_geometric_sparse_depth, make_sample
 from training.config import AugmentConfig, load_train_config
+from training.losses_from_config import teacher_pair_flows
 from training.geometry_teacher import TeacherDepth, _sparse_at, teacher_spec
 
 SPEC = "synthetic:seed=0,length=6,height=64,width=192"
@@ -123,3 +125,43 @@ def test_teacher_poses_need_the_teacher_and_a_mask_that_is_not_the_per_step_two_
         load_train_config("synthetic_hour_teacher_pose", ["data.teacher.scale=0"])
     with pytest.raises(ConfigError, match="rigid_flow_consistency.mask"):
         load_train_config("synthetic_hour_teacher_pose", ["losses.rigid_flow_consistency.mask=two_view"])
+
+
+def test_teacher_flows_beat_dis_on_the_training_images_and_follow_the_augmentation():
+    """``data.teacher.flow``: the pair flows DIS computes at 3x and the teacher shrinks to the training size are
+    closer to the true flow than DIS on the training-size images, and a flip moves them like the true flow."""
+    spec = "synthetic:seed=1000,length=6,height=64,width=192"
+    teacher = TeacherDepth.build(spec, {}, 3, (64, 192), TwoViewConfig(), cache_dir=None, log=lambda _: None,
+                                 with_flow=True)
+    frames = list(open_source(spec))
+    err_teacher, err_dis = [], []
+    for i in range(len(frames) - 1):
+        gt = frames[i].flow_next
+        ok = np.all(np.isfinite(gt), axis=-1)
+        fw, bw = teacher.flow(i)
+        assert fw.shape == bw.shape == (2, 64, 192)
+        err_teacher.append(np.linalg.norm(fw.transpose(1, 2, 0) - gt, axis=-1)[ok].mean())
+        err_dis.append(np.linalg.norm(dis_flow(frames[i].image, frames[i + 1].image) - gt, axis=-1)[ok].mean())
+    assert np.mean(err_teacher) < 0.85 * np.mean(err_dis), (err_teacher, err_dis)
+    assert not np.any(np.isfinite(teacher.flow(len(frames) - 1)[0]))  # the last frame has no next frame
+    clip = ClipDataset(open_source(spec), clip_len=3, teacher=teacher)[0]
+    for flip in (False, True):
+        aug = AugmentConfig(hflip_prob=1.0 if flip else 0.0, resize_crop_prob=0.0, color_jitter_prob=0.0)
+        s = make_sample(clip, (64, 192), 3, aug, np.random.default_rng(0), train=True)
+        ok = torch.isfinite(s.gt_flow).all(1, keepdim=True).expand_as(s.gt_flow)
+        epe = (s.teacher_flow_fw - s.gt_flow).norm(dim=1, keepdim=True).expand_as(s.gt_flow)[ok].mean()
+        assert float(epe) < 1.2 * float(np.mean(err_teacher[:2])) + 0.1, (flip, float(epe))
+    # the loss reads forward pairs for s = t + 1 and backward ones for s = t - 1
+    fw, bw = torch.arange(2.0).view(1, 2, 1, 1, 1), -torch.arange(2.0).view(1, 2, 1, 1, 1)
+    assert [float(x) for x in teacher_pair_flows((fw, bw), 1, 2)] == [1.0, -1.0]
+    assert [float(x) for x in teacher_pair_flows((fw, bw), 1, 0)] == [-0.0, 0.0]
+
+
+def test_flow_distillation_from_the_teacher_needs_its_flows():
+    with pytest.raises(ConfigError, match="data.teacher.flow"):
+        load_train_config("synthetic_hour_teacher_flow", ["data.teacher.flow=false"])
+    without = TeacherDepth.build("synthetic:seed=0,length=3,height=64,width=96", {}, 1, (64, 96), TwoViewConfig(),
+                                 cache_dir=None, log=lambda _: None)
+    assert not without.has_flow
+    with pytest.raises(ValueError, match="without flows"):
+        without.flow(0)
