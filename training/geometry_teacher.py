@@ -81,7 +81,7 @@ class TeacherData:
     indices: np.ndarray  # flat pixel indices on the out_hw grid
     depths: np.ndarray  # triangulated depth of each point, unit translation of its pair
     poses: np.ndarray  # N x 4 x 4 T_{i+1,i} (NaN: none)
-    flows_fw: np.ndarray  # N x 2 x H x W float16 DIS flow i -> i+1 on i's grid, at out_hw (NaN: none; 0 x ...: not kept)
+    flows_fw: np.ndarray  # N x 2 x H x W float16 DIS flow i -> i+1 on i's grid at out_hw (NaN: none; 0 rows: not kept)
     flows_bw: np.ndarray  # N x 2 x H x W float16 DIS flow i+1 -> i on (i+1)'s grid
     counts: dict[str, int]
 

@@ -55,7 +55,12 @@ from depth_pose_ros.losses import (
     upsample_to,
 )
 from depth_pose_ros.losses.views import (
-    geometry_poses, item_mask, pair_flows, posenet_T_s_t, teacher_T_s_t, temporal_sources,
+    geometry_poses,
+    item_mask,
+    pair_flows,
+    posenet_T_s_t,
+    teacher_T_s_t,
+    temporal_sources,
 )
 from depth_pose_ros.nets.config import NetConfig
 from depth_pose_ros.nets.flow_decoder import upsample_flow
