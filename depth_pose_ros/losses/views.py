@@ -17,6 +17,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from depth_pose_ros.geometry.scale_align import align_scale
 from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewResult, TwoViewStatus, estimate_two_view
 from depth_pose_ros.nets.model import ClipOutput
 
@@ -112,8 +113,9 @@ def geometry_poses(flow_t_s: torch.Tensor, flow_s_t: Optional[torch.Tensor], dep
 
 def depth_to_points_scale(depth: torch.Tensor, points: torch.Tensor, min_points: int = 20
                           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per item, the robust factor ``s`` with ``depth ~ s * points`` (median of the log ratio over the pixels
-    where the sparse ``points`` map is > 0), detached, and whether at least ``min_points`` pixels were there.
+    """Per item, the factor ``s`` with ``depth ~ s * points`` (median of the log ratios over the pixels where the
+    sparse ``points`` map is > 0, :func:`geometry.scale_align.align_scale` without its Huber refinement),
+    detached, and whether at least ``min_points`` pixels were there.
 
     Args:
         depth: Bx1xHxW network depth.
@@ -123,12 +125,10 @@ def depth_to_points_scale(depth: torch.Tensor, points: torch.Tensor, min_points:
     scale = torch.ones(b, dtype=torch.float64, device=depth.device)
     ok = torch.zeros(b, dtype=torch.bool, device=depth.device)
     for i in range(b):
-        known = torch.isfinite(points[i]) & (points[i] > 0)
-        if int(known.sum()) < min_points:
-            continue
-        log_ratio = torch.log(depth[i].detach()[known].double().clamp_min(1e-6)) - torch.log(points[i][known].double())
-        scale[i] = torch.exp(log_ratio.median())
-        ok[i] = bool(torch.isfinite(scale[i]))
+        fit = align_scale(points[i].detach().double().cpu().numpy(), depth[i].detach().double().cpu().numpy(),
+                          iterations=0, min_points=min_points)
+        if fit is not None and np.isfinite(fit.scale):
+            scale[i], ok[i] = fit.scale, True
     return scale, ok
 
 
