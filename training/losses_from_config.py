@@ -59,6 +59,7 @@ from depth_pose_ros.losses.views import (
     item_mask,
     pair_flows,
     posenet_T_s_t,
+    teacher_pair_flows,
     teacher_T_s_t,
     temporal_sources,
 )
@@ -447,17 +448,6 @@ def dis_flow_batch(image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor:
     b = image2.detach().float().permute(0, 2, 3, 1).cpu().numpy()
     flows = [dis_flow(x, y, "medium") for x, y in zip(a, b)]  # to_gray_u8 inside takes 1 or 3 channels
     return torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(image1.device)
-
-
-def teacher_pair_flows(teacher_flows: Optional[tuple[torch.Tensor, torch.Tensor]], t: int, s: int
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The geometry teacher's flows ``(t -> s, s -> t)`` of target ``t`` and source ``s = t +- 1`` from the clip's
-    pair flows ``(forward, backward)``, each Bx(T-1)x2xHxW (pair i: frames i, i+1)."""
-    if teacher_flows is None:
-        raise ValueError("losses.flow_distillation.source: teacher needs the geometry teacher's flows: set "
-                         "data.teacher.scale > 0 and data.teacher.flow: true")
-    fw, bw = teacher_flows
-    return (fw[:, t], bw[:, t]) if s == t + 1 else (bw[:, s], fw[:, s])
 
 
 class LossAssembler:

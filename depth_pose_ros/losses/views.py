@@ -38,24 +38,46 @@ class PairFlows:
     visible: Optional[torch.Tensor]  # Bx1xHxW learned non-occlusion of t's pixels in s (None: no mask head)
 
 
+def clip_pair(t: int, s: int) -> tuple[int, bool]:
+    """``(i, forward)`` of target ``t`` and source ``s = t +- 1``: the consecutive pair (i, i+1) they form, and
+    whether ``t -> s`` is that pair's forward direction (``s = t + 1``). Clip outputs, teacher poses and teacher
+    flows are all stored per pair this way."""
+    if s == t + 1:
+        return t, True
+    if s == t - 1:
+        return s, False
+    raise ValueError(f"source {s} is not a neighbour of target {t}")
+
+
 def pair_flows(out: ClipOutput, t: int, s: int) -> PairFlows:
     """Flows between target ``t`` and source ``s = t +- 1``: ``out.flows[i]`` is the pair (i, i+1)."""
-    if s == t - 1:  # pair (A=t-1, B=t): backward is t -> t-1 on t's grid
-        fl = out.flows[t - 1]
-        vis = fl.non_occluded_bw
-        return PairFlows(fl.backward, fl.forward, vis[0] if vis is not None else None)
-    if s == t + 1:
-        fl = out.flows[t]
+    i, forward = clip_pair(t, s)
+    fl = out.flows[i]
+    if forward:
         vis = fl.non_occluded_fw
         return PairFlows(fl.forward, fl.backward, vis[0] if vis is not None else None)
-    raise ValueError(f"source {s} is not a neighbour of target {t}")
+    vis = fl.non_occluded_bw  # pair (A=t-1, B=t): backward is t -> t-1 on t's grid
+    return PairFlows(fl.backward, fl.forward, vis[0] if vis is not None else None)
+
+
+def teacher_pair_flows(teacher_flows: Optional[tuple[torch.Tensor, torch.Tensor]], t: int, s: int
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The geometry teacher's flows ``(t -> s, s -> t)`` of target ``t`` and source ``s = t +- 1`` from the clip's
+    pair flows ``(forward, backward)``, each Bx(T-1)x2xHxW (pair i: frames i, i+1)."""
+    if teacher_flows is None:
+        raise ValueError("losses.flow_distillation.source: teacher needs the geometry teacher's flows: set "
+                         "data.teacher.scale > 0 and data.teacher.flow: true")
+    fw, bw = teacher_flows
+    i, forward = clip_pair(t, s)
+    return (fw[:, i], bw[:, i]) if forward else (bw[:, i], fw[:, i])
 
 
 def posenet_T_s_t(out: ClipOutput, t: int, s: int) -> torch.Tensor:
     """PoseNet motion of target ``t`` into source ``s``: ``out.poses[i].T_prev_cur`` is ``T_i_{i+1}``."""
     if not out.poses:
         raise ValueError("the network returned no poses (no PoseNet in this model)")
-    return out.poses[t - 1].T_prev_cur if s == t - 1 else torch.linalg.inv(out.poses[t].T_prev_cur)
+    i, forward = clip_pair(t, s)
+    return torch.linalg.inv(out.poses[i].T_prev_cur) if forward else out.poses[i].T_prev_cur
 
 
 @dataclass
@@ -147,16 +169,14 @@ def teacher_T_s_t(teacher_poses: torch.Tensor, teacher_depth: torch.Tensor, dept
     the inverse of the forward motion ``T_{t,t-1}``. Items without a teacher motion or with too few points
     get the identity and ``ok = 0``.
     """
-    if s not in (t - 1, t + 1):
-        raise ValueError(f"source {s} is not a neighbour of target {t}")
-    first = t if s == t + 1 else t - 1  # the pair (first, first + 1)
+    first, forward = clip_pair(t, s)  # the pair (first, first + 1)
     P = teacher_poses[:, first].double().clone()
     scale, ok = depth_to_points_scale(depths[first], teacher_depth[:, first], min_points)
     ok = ok & torch.isfinite(P).flatten(1).all(1)
     eye = torch.eye(4, dtype=P.dtype, device=P.device)
     P = torch.where(ok.view(-1, 1, 1), torch.nan_to_num(P), eye)
     P[:, :3, 3] = P[:, :3, 3] * scale.view(-1, 1)
-    T = P if s == t + 1 else torch.linalg.inv(P)
+    T = P if forward else torch.linalg.inv(P)
     return T.to(device=depths[first].device, dtype=torch.float32), ok.to(depths[first].device, torch.float32)
 
 

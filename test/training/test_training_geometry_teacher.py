@@ -16,12 +16,11 @@ from depth_pose_ros.geometry.dis_flow import dis_flow
 from depth_pose_ros.geometry.pose_error import rotation_error_deg
 from depth_pose_ros.geometry.two_view import TwoViewConfig
 from depth_pose_ros.losses.geometric import scale_invariant_log_loss
-from depth_pose_ros.losses.views import teacher_T_s_t
+from depth_pose_ros.losses.views import teacher_pair_flows, teacher_T_s_t
 from depth_pose_ros.utils.config import ConfigError
 from training.augment import GeometricParams, apply_geometric_sparse_depth, make_sample
 from training.config import AugmentConfig, load_train_config
 from training.geometry_teacher import TeacherDepth, _sparse_at, teacher_spec
-from training.losses_from_config import teacher_pair_flows
 
 SPEC = "synthetic:seed=0,length=6,height=64,width=192"
 
