@@ -96,8 +96,8 @@ def compute_teacher(source: Any, out_hw: tuple[int, int], config: TwoViewConfig,
     in frame i on the ``out_hw`` grid, its pose ``T_{i+1,i}`` has a unit translation in the units of those
     depths, and its flows are the pair's DIS flows (forward on i's grid, backward on i+1's) resized to
     ``out_hw`` (only ``with_flow``: they cost 8 bytes per pixel and frame). The last frame has no pose or flows
-    (NaN), failed pairs no points or pose. Unreadable frames
-    and failed pairs are counted in ``counts``, never an error: one bad frame must not stop a training run.
+    (NaN), failed pairs no points or pose. Unreadable frames and failed pairs are counted in ``counts``, never
+    an error: one bad frame must not stop a training run.
     """
     n = len(source)
     oh, ow = out_hw
@@ -152,7 +152,10 @@ class TeacherDepth:
     def __init__(self, data: TeacherData, hw: tuple[int, int]) -> None:
         self.data = data
         self.hw = (int(hw[0]), int(hw[1]))
-        self.counts = data.counts
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.data.counts
 
     def pose(self, i: int) -> np.ndarray:
         return self.data.poses[i]
