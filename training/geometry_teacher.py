@@ -16,6 +16,10 @@ triangulation). It also keeps each pair's DIS flows (resized to the training sou
 ``losses.flow_distillation.source: teacher``: flow computed at 3x the size and shrunk is far more accurate
 than DIS on the small training images themselves.
 
+Frames with a lens distortion are undistorted first, by the same ``Undistorter`` as the training clips and
+the node (:func:`depth_pose_ros.data.frame.undistort_frame`; K unchanged), so the teacher's points, poses and
+flows live on the undistorted images the network is trained on.
+
 No labels are used: only the images. The maps are computed once per source and cached on disk
 (``cache_dir``, keyed by the source spec, its options, the scale and the two-view settings), so both runs of a
 side-by-side comparison and every resume share one computation.
@@ -32,12 +36,13 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
+from depth_pose_ros.data.frame import undistort_frame
 from depth_pose_ros.data.source import FrameReadError, open_source
 from depth_pose_ros.geometry.dis_flow import dis_flow
 from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewStatus, estimate_two_view
 
-#: Version of the cached format and computation; bump when either changes.
-CACHE_VERSION = 3
+#: Version of the cached format and computation; bump when either changes (4: distorted frames undistorted).
+CACHE_VERSION = 4
 
 
 def teacher_spec(spec: str, scale: float) -> str:
@@ -95,7 +100,8 @@ def compute_teacher(source: Any, out_hw: tuple[int, int], config: TwoViewConfig,
     Frame i uses the pair (i, i+1) (the last frame: (i, i-1)); its points are the pair's triangulated inliers
     in frame i on the ``out_hw`` grid, its pose ``T_{i+1,i}`` has a unit translation in the units of those
     depths, and its flows are the pair's DIS flows (forward on i's grid, backward on i+1's) resized to
-    ``out_hw`` (only ``with_flow``: they cost 8 bytes per pixel and frame). The last frame has no pose or flows
+    ``out_hw`` (only ``with_flow``: they cost 8 bytes per pixel and frame). Frames with a ``distortion`` are
+    undistorted first, as the training clips and the node do. The last frame has no pose or flows
     (NaN), failed pairs no points or pose. Unreadable frames and failed pairs are counted in ``counts``, never
     an error: one bad frame must not stop a training run.
     """
@@ -107,7 +113,7 @@ def compute_teacher(source: Any, out_hw: tuple[int, int], config: TwoViewConfig,
     def frame(i: int) -> Any:
         if i not in frames:
             try:
-                frames[i] = source[i]
+                frames[i] = undistort_frame(source[i])
             except FrameReadError:
                 frames[i] = None
                 counts["unreadable"] += 1

@@ -7,6 +7,11 @@ nominal frame periods (no dropped stretch, no join of two recordings). The nomin
 from ``source.stamps()`` alone, so building the dataset decodes no image.
 
 ``stride`` is the step between the first frames of successive clips (1 = every start position).
+
+Frames with a lens distortion (``Frame.distortion``: bags, image folders with a camera_info.yaml, TUM) are
+undistorted on the way into a clip by :func:`~depth_pose_ros.data.frame.undistort_frame`, i.e. by the same
+``geometry.distortion.Undistorter`` the node's Estimator uses (same K and size), so a model trained on a
+recording sees what the node will show it (``undistort=False`` keeps the images as stored).
 Augmentation is not done here; ``transform`` (Clip -> Clip) is the hook for it.
 
 A clip holding a frame that cannot be read (``source.FrameReadError``: corrupt file, wrong size) is
@@ -25,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from depth_pose_ros.data.frame import Frame
+from depth_pose_ros.data.frame import Frame, undistort_frame
 from depth_pose_ros.data.source import FrameReadError, nominal_period
 from depth_pose_ros.utils.image import image_to_tensor
 
@@ -128,12 +133,15 @@ class ClipDataset(Dataset):
             none), attached to each clip as ``teacher_depth``; when it also has ``pose(i)`` (``T_{i+1,i}``,
             4x4), the clip's pair motions are attached as ``teacher_poses``; when ``has_flow``, its pair flows
             (``flow(i)``: forward, backward) as ``teacher_flow_fw`` / ``teacher_flow_bw``.
+        undistort: undistort frames that have a lens distortion as the node does (see module doc); K is kept.
     """
 
     def __init__(self, source: Sequence[Frame] | Any, clip_len: int = 3, stride: int = 1,
                  with_stereo: bool = False, transform: Optional[Callable[[Clip], Clip]] = None,
-                 max_gap_periods: float = MAX_GAP_PERIODS, teacher: Optional[Sequence[np.ndarray]] = None) -> None:
+                 max_gap_periods: float = MAX_GAP_PERIODS, teacher: Optional[Sequence[np.ndarray]] = None,
+                 undistort: bool = True) -> None:
         self.source = source
+        self.undistort = bool(undistort)
         self.teacher = teacher
         self.clip_len = int(clip_len)
         self.stride = int(stride)
@@ -176,7 +184,7 @@ class ClipDataset(Dataset):
             if len(frames) < self.clip_len:
                 continue
             clip = frames_to_clip(frames, indices=range(start, start + self.clip_len),
-                                  with_stereo=self.with_stereo, source=self.name)
+                                  with_stereo=self.with_stereo, source=self.name, undistort=self.undistort)
             clip.skipped = tuple(met)
             if self.teacher is not None:
                 clip.teacher_depth = torch.from_numpy(np.stack(
@@ -199,10 +207,16 @@ class ClipDataset(Dataset):
 
 
 def frames_to_clip(frames: Sequence[Frame], indices: Optional[Sequence[int]] = None,
-                   with_stereo: bool = False, source: str = "") -> Clip:
-    """Stack consecutive Frames into a Clip (equal sizes; a GT field only when every frame has it)."""
+                   with_stereo: bool = False, source: str = "", undistort: bool = True) -> Clip:
+    """Stack consecutive Frames into a Clip (equal sizes; a GT field only when every frame has it).
+
+    ``undistort``: frames with a ``distortion`` are first undistorted as the node does
+    (:func:`~depth_pose_ros.data.frame.undistort_frame`; K unchanged).
+    """
     if not frames:
         raise ValueError("frames_to_clip: no frames")
+    if undistort:
+        frames = [undistort_frame(f) for f in frames]
     shape = frames[0].image.shape
     for f in frames:
         if f.image.shape != shape:

@@ -9,15 +9,19 @@ Conventions (shared by every reader and by the synthetic world):
 * ``depth`` is HxW float32 metres along the optical axis (z), 0 where unknown.
 * ``flow_next`` / ``flow_prev``: HxWx2 float32 GT flow (dx, dy) from this frame to the next /
   previous frame, when the source knows it (synthetic world).
+* ``distortion`` is the lens distortion of ``image`` as stored (None: pinhole / rectified). Readers never
+  undistort; :func:`undistort_frame` gives the frame the node's Estimator sees (same K and size).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
+import cv2
 import numpy as np
 
-from depth_pose_ros.geometry.distortion import Distortion
+from depth_pose_ros.geometry.distortion import Distortion, Undistorter
 
 
 @dataclass
@@ -50,3 +54,38 @@ class Frame:
     @property
     def is_gray(self) -> bool:
         return self.image.ndim == 2 or self.image.shape[2] == 1
+
+
+#: The Undistorter of this process for :func:`undistort_frame` (maps cached per camera, as in the Estimator).
+_UNDISTORTER = Undistorter()
+
+
+def undistort_frame(frame: Frame, undistorter: Optional[Undistorter] = None) -> Frame:
+    """``frame`` as the node's Estimator sees it: the image undistorted by
+    :class:`~depth_pose_ros.geometry.distortion.Undistorter` (the code path of ``Estimator._prepare``: same K,
+    same size, bilinear), ``distortion=None``. Per-pixel ground truth (depth, occlusion / moving masks) goes
+    through the same maps with nearest-neighbour sampling, so it stays aligned with the image; 0 / False where
+    the undistorted view sees beyond the recorded image. A frame without distortion is returned as is.
+
+    Raises:
+        ValueError: the frame has a stereo image or ground-truth flow, which the camera's maps alone cannot
+            undistort (no reader gives either together with a distortion).
+    """
+    if frame.distortion is None:
+        return frame
+    if frame.stereo_image is not None or frame.flow_next is not None or frame.flow_prev is not None:
+        raise ValueError(f"{frame.source}: frame {frame.index} has a lens distortion and a stereo image or "
+                         "ground-truth flow; undistorting those is not supported")
+    u = undistorter if undistorter is not None else _UNDISTORTER
+    K, dist = frame.K, frame.distortion
+
+    def nearest(x: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        if x is None:
+            return None
+        if x.dtype == bool:
+            return u(x.astype(np.uint8), K, dist, cv2.INTER_NEAREST).astype(bool)
+        return u(x, K, dist, cv2.INTER_NEAREST)
+
+    return dataclasses.replace(frame, image=u(frame.image, K, dist), depth=nearest(frame.depth),
+                               occlusion_next=nearest(frame.occlusion_next),
+                               moving_mask=nearest(frame.moving_mask), distortion=None)

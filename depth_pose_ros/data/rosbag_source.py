@@ -3,7 +3,10 @@
 Uses the pure-Python ``rosbags`` library (``AnyReader``). One image topic (``sensor_msgs/Image`` with
 encoding rgb8, bgr8, rgba8, bgra8, mono8, mono16 (and the 8UC1/8UC3/16UC1 aliases), or
 ``sensor_msgs/CompressedImage`` in any format OpenCV decodes) becomes the frames; a
-``sensor_msgs/CameraInfo`` topic gives K (``k``, or ``K`` in ROS 1 bags).
+``sensor_msgs/CameraInfo`` topic gives K (``k``, or ``K`` in ROS 1 bags) and the lens distortion
+(``distortion_model`` + ``d``, or ``D`` in ROS 1 bags) -> ``Frame.distortion``, as the node reads them: an
+unsupported model is warned about once and the images are used as they are; invalid coefficients make that
+CameraInfo unusable (skipped with a warning, like an uncalibrated one). Images are not undistorted here.
 
 * Topics: ``image_topic`` / ``info_topic`` choose explicitly; otherwise the only image topic of the bag
   is used (topics with "depth" in their name are skipped when that leaves exactly one), and the only
@@ -11,7 +14,7 @@ encoding rgb8, bgr8, rgba8, bgra8, mono8, mono16 (and the 8UC1/8UC3/16UC1 aliase
   ``/cam/image_raw/compressed``).
 * Pairing: each image takes the CameraInfo nearest in header stamp if within ``stamp_tolerance``;
   otherwise the latest one before it (camera_info published once or latched), otherwise the first.
-  A ``K`` argument overrides CameraInfo (then none is needed).
+  A ``K`` argument overrides CameraInfo (then none is needed, and the frames carry no distortion).
 * Stamps: the header stamp (the bag's receive time when the header stamp is zero); frames are
   ordered by stamp.
 * Indexing: the bag is scanned once at construction, storing for every image its receive time
@@ -22,6 +25,7 @@ encoding rgb8, bgr8, rgba8, bgra8, mono8, mono16 (and the 8UC1/8UC3/16UC1 aliase
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -36,6 +40,7 @@ from depth_pose_ros.data.source import (
     fps_from_stamps,
     to_uint8,
 )
+from depth_pose_ros.geometry.distortion import Distortion, UnknownDistortionModel
 from depth_pose_ros.utils.image_codec import decode_compressed_image, decode_raw_image
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -76,6 +81,20 @@ def camera_info_K(msg: Any) -> Optional[np.ndarray]:
     if K[0, 0] <= 0 or K[1, 1] <= 0:
         return None
     return K
+
+
+def camera_info_distortion(msg: Any) -> Optional[Distortion]:
+    """Lens distortion of a CameraInfo (``distortion_model`` + ROS 2 ``d`` or ROS 1 ``D``); None when there is
+    none (no or all-zero coefficients).
+
+    Raises:
+        UnknownDistortionModel: a model :class:`~depth_pose_ros.geometry.distortion.Distortion` does not support.
+        ValueError: invalid coefficients.
+    """
+    d = getattr(msg, "d", None)
+    if d is None:
+        d = getattr(msg, "D", None)
+    return Distortion.create(str(getattr(msg, "distortion_model", "") or ""), d)
 
 
 @dataclass
@@ -160,7 +179,8 @@ class RosbagSource(FrameSource):
         conn_pos = {id(c): i for i, c in enumerate(self._image_conns)}
 
         entries: list[_ImageEntry] = []
-        infos: list[tuple[int, np.ndarray, int, int]] = []  # stamp, K, width, height
+        infos: list[tuple[int, np.ndarray, int, int, Optional[Distortion]]] = []  # stamp, K, width, height, D
+        warned: set[str] = set()
         seen: dict[tuple[int, int], int] = {}  # (connection, log time) -> messages so far
         for conn, log_ns, raw in reader.messages(connections=self._image_conns + info_conns):
             msg = reader.deserialize(raw, conn.msgtype)
@@ -168,7 +188,16 @@ class RosbagSource(FrameSource):
             if conn.msgtype == INFO_TYPE:
                 K = camera_info_K(msg)
                 if K is not None:
-                    infos.append((st, K, int(msg.width), int(msg.height)))
+                    try:
+                        dist = camera_info_distortion(msg)
+                    except UnknownDistortionModel as exc:
+                        dist = None
+                        self._warn_once(warned, f"model:{msg.distortion_model}", f"{self.info_topic}: {exc}")
+                    except ValueError as exc:
+                        self._warn_once(warned, f"bad:{exc}", f"{self.info_topic}: CameraInfo at {st} ns "
+                                        f"skipped: distortion: {exc}")
+                        continue
+                    infos.append((st, K, int(msg.width), int(msg.height), dist))
                 continue
             ci = conn_pos[id(conn)]
             key = (ci, int(log_ns))
@@ -179,23 +208,30 @@ class RosbagSource(FrameSource):
             raise BagError(f"bag {self.path}: topic {self.image_topic} has no messages")
         if self.K_override is None and not infos:
             raise BagError(f"bag {self.path}: topic {self.info_topic} holds no calibrated CameraInfo "
-                           "(K all zeros or no messages); pass K=...")
+                           "(K all zeros, invalid distortion, or no messages); pass K=...")
         entries.sort(key=lambda e: (e.stamp_ns, e.log_ns))
         self._entries = entries
         stamps = np.array([e.stamp_ns for e in entries], dtype=np.int64)
         self._stamps = stamps.astype(np.float64) * 1e-9
         self._info_K: list[np.ndarray] = []
         self._info_size: list[tuple[int, int]] = []
+        self._info_distortion: list[Optional[Distortion]] = []
         self._info_for = np.zeros(len(entries), dtype=np.int64)
         if self.K_override is None:
             infos.sort(key=lambda x: x[0])
             self._info_K = [x[1] for x in infos]
             self._info_size = [(x[2], x[3]) for x in infos]
+            self._info_distortion = [x[4] for x in infos]
             self._info_for = _pair_infos(stamps, np.array([x[0] for x in infos], dtype=np.int64),
                                          int(self.stamp_tolerance * 1e9))
         self.fps = fps_from_stamps(self._stamps)
         kind = "bag" if self.path.suffix == ".bag" else "rosbag2"
         self.name = f"{kind}:{self.path.name}:{self.image_topic}"
+
+    def _warn_once(self, warned: set[str], key: str, message: str) -> None:
+        if key not in warned:
+            warned.add(key)
+            warnings.warn(f"bag {self.path}: {message}", stacklevel=4)
 
     def _choose_image_topic(self, requested: Optional[str], image_topics: list[str],
                             topics: dict[str, str]) -> str:
@@ -265,17 +301,19 @@ class RosbagSource(FrameSource):
         except Exception as exc:
             raise BagError(f"bag {self.path}: cannot read image {raw_index} of {self.image_topic}: "
                            f"{type(exc).__name__}: {exc}") from None
+        distortion = None
         if self.K_override is not None:
             K = self.K_override.copy()
         else:
             j = int(self._info_for[raw_index])
             K = self._info_K[j].copy()
+            distortion = self._info_distortion[j]
             w, h = self._info_size[j]
             if (w, h) != (0, 0) and (w, h) != (image.shape[1], image.shape[0]):
                 raise BagError(f"bag {self.path}: CameraInfo on {self.info_topic} is for {w}x{h} but image "
                                f"{raw_index} of {self.image_topic} is {image.shape[1]}x{image.shape[0]}")
         return Frame(image=image, K=K, stamp=float(self._stamps[raw_index]), index=raw_index,
-                     source=self.name)
+                     distortion=distortion, source=self.name)
 
     def _image_conns_open(self) -> list[Any]:
         # After a reopen (new process) connection objects are new: look them up by topic again.

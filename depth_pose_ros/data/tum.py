@@ -20,7 +20,10 @@ inside a case are one 30 Hz period apart and different cases are separated by a 
 datasets treat as a sequence break.
 
 Intrinsics default to the published values of the Freiburg camera named in the directory name
-(freiburg1/2/3; freiburg1 otherwise). The lens distortion of these cameras is ignored.
+(freiburg1/2/3; freiburg1 otherwise), and so does the lens distortion: frames carry that camera's published
+plumb_bob coefficients in ``Frame.distortion`` (none for freiburg3, whose images are already undistorted; none
+either when ``K`` is given). The images and depth maps are returned as recorded, not undistorted: the
+Estimator and the training clips undistort them (``data.frame.undistort_frame``).
 """
 from __future__ import annotations
 
@@ -165,7 +168,8 @@ class TumRgbd(FrameSource):
 
     Args:
         root: sequence folder (rgb.txt), a pairs case folder or a folder of cases.
-        K: intrinsics override (3x3, (fx, fy, cx, cy) or YAML path); default: Freiburg camera by name.
+        K: intrinsics override (3x3, (fx, fy, cx, cy) or YAML path; the frames then carry no distortion);
+            default: Freiburg camera by name (K and distortion).
         require_depth: standard layout only: drop colour frames without a depth image within 0.02 s.
         max_gt_gap: largest motion-capture gap (s) to interpolate the GT pose across.
         frames: sub-selection; gray: convert to gray on load.

@@ -92,7 +92,13 @@ class Undistorter:
         self._cache: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.maps_built = 0
 
-    def __call__(self, image: np.ndarray, K: np.ndarray, distortion: Optional[Distortion]) -> np.ndarray:
+    def __call__(self, image: np.ndarray, K: np.ndarray, distortion: Optional[Distortion],
+                 interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """``image`` as the pinhole camera K sees it (same size; 0 outside the distorted view).
+
+        ``interpolation``: bilinear for images; ``cv2.INTER_NEAREST`` for per-pixel data that must not be
+        blended (depth, masks), which then stays aligned with the undistorted image (same maps).
+        """
         if distortion is None:
             return image
         K = np.asarray(K, dtype=np.float64)
@@ -106,7 +112,21 @@ class Undistorter:
                 self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(key)
-        return cv2.remap(image, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        if interpolation == cv2.INTER_NEAREST:  # the fixed-point maps' integer part is floor(): round instead
+            return cv2.remap(image, _nearest_map(*maps), None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
+        return cv2.remap(image, maps[0], maps[1], interpolation, borderMode=cv2.BORDER_CONSTANT)
+
+
+def _nearest_map(map1: np.ndarray, map2: np.ndarray) -> np.ndarray:
+    """The nearest source pixel of each output pixel (CV_16SC2) from OpenCV's fixed-point maps: ``map1`` holds
+    floor(x), floor(y), ``map2`` the fractions in 1/32 steps (y fraction * 32 + x fraction)."""
+    bits = cv2.INTER_BITS if hasattr(cv2, "INTER_BITS") else 5
+    size = 1 << bits
+    frac = map2.astype(np.int32)
+    out = map1.astype(np.int32)
+    out[..., 0] += (frac & (size - 1)) >= size // 2
+    out[..., 1] += ((frac >> bits) & (size - 1)) >= size // 2
+    return out.astype(np.int16)
 
 
 def distort_image(image: np.ndarray, K: np.ndarray, distortion: Distortion) -> np.ndarray:

@@ -16,6 +16,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from depth_pose_ros.data.rosbag_source import RosbagSource, image_msg_to_numpy
 from depth_pose_ros.data.source import open_source
+from depth_pose_ros.geometry.distortion import Distortion
 
 TS2 = get_typestore(Stores.ROS2_JAZZY)
 TS1 = get_typestore(Stores.ROS1_NOETIC)
@@ -73,13 +74,15 @@ class Msgs:
         return self.t["sensor_msgs/msg/CompressedImage"](
             header=self.header(stamp), format=f"rgb8; {fmt} compressed bgr8", data=buf.ravel())
 
-    def info(self, stamp: float, K: np.ndarray, width: int = W, height: int = H) -> Any:
+    def info(self, stamp: float, K: np.ndarray, width: int = W, height: int = H, d: Any = None,
+             model: str = "plumb_bob") -> Any:
         roi = self.t["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
-        arrays = {"d": np.zeros(5), "k": K.ravel().astype(float), "r": np.eye(3).ravel(), "p": np.zeros(12)}
+        d = np.zeros(5) if d is None else np.asarray(d, dtype=float)
+        arrays = {"d": d, "k": K.ravel().astype(float), "r": np.eye(3).ravel(), "p": np.zeros(12)}
         if self.ros1:
             arrays = {key.upper(): v for key, v in arrays.items()}
         return self.t["sensor_msgs/msg/CameraInfo"](header=self.header(stamp), height=height, width=width,
-                                                    distortion_model="plumb_bob", binning_x=0, binning_y=0,
+                                                    distortion_model=model, binning_x=0, binning_y=0,
                                                     roi=roi, **arrays)
 
 
@@ -189,6 +192,46 @@ def test_camera_info_pairing_and_stamp_order(tmp_path: Path) -> None:
     # within 0.05 s; 10.5: latest before is K2
     assert Ks == [100.0, 100.0, 100.0, 100.0, 200.0, 200.0]
     assert RosbagSource(path, info_topic="/other/info")[0].K[0, 0] == 1.0
+
+
+@pytest.mark.parametrize("kind", ["sqlite3", "ros1"])
+def test_frames_carry_the_camera_info_distortion(tmp_path: Path, kind: str) -> None:
+    d1, d2 = [0.1, -0.05, 0.001, 0.002, 0.01], [0.2, 0, 0, 0, 0, 0.3, 0, 0]
+
+    def fill(write: Callable, m: Msgs) -> None:
+        for i in range(4):
+            t = 100.0 + 0.1 * i
+            write("/cam/image_raw", IMG, t, m.image(t, rgb_pattern(i)))
+            info = m.info(t, K1, d=d1) if i < 2 else m.info(t, K2, d=d2, model="rational_polynomial")
+            write("/cam/camera_info", INFO, t, info)
+
+    path = write_bag(bag_path(tmp_path, kind), kind, fill)
+    src = open_source(path)
+    assert src[0].distortion == Distortion("plumb_bob", tuple(d1))
+    assert src[3].distortion == Distortion("rational_polynomial", tuple(float(v) for v in d2))
+    np.testing.assert_allclose(src[3].K, K2)
+    assert pickle.loads(pickle.dumps(src))[1].distortion == src[1].distortion
+    assert open_source(path, K=K1)[0].distortion is None  # a K override is a pinhole camera
+    src.close()
+
+
+def test_camera_info_distortion_unknown_model_and_bad_coefficients(tmp_path: Path) -> None:
+    def fill(write: Callable, m: Msgs) -> None:
+        for i in range(3):
+            t = 100.0 + 0.1 * i
+            write("/cam/image_raw", IMG, t, m.image(t, rgb_pattern(i)))
+        write("/cam/camera_info", INFO, 100.0, m.info(100.0, K1, d=[0.1, 0, 0, 0], model="mystery"))
+        write("/cam/camera_info", INFO, 100.2, m.info(100.2, K2, d=[np.inf, 0, 0, 0, 0]))
+
+    path = write_bag(tmp_path / "b_sqlite3", "sqlite3", fill)
+    with pytest.warns(UserWarning) as record:
+        src = open_source(path)
+    text = " ".join(str(w.message) for w in record)
+    assert "mystery" in text and "skipped" in text
+    # the unknown model: images used as they are (as the node does); the invalid one is not used at all
+    assert [f.distortion for f in src] == [None] * 3
+    np.testing.assert_allclose(src[2].K, K1)
+    src.close()
 
 
 def test_duplicate_receive_times_and_pickle(tmp_path: Path) -> None:
