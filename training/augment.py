@@ -320,13 +320,22 @@ def collate_samples(samples: list[TrainSample]) -> TrainBatch:
         vals = [getattr(s, name) for s in samples]
         return None if any(v is None for v in vals) else torch.stack(vals)
 
+    def depth_or_unknown(name: str) -> Optional[torch.Tensor]:
+        """A depth map where any sample has one: 0 (unknown) for the others, so that synthetic clips with
+        exact depth and real clips without share a batch."""
+        vals = [getattr(s, name) for s in samples]
+        known = [v for v in vals if v is not None]
+        if not known:
+            return None
+        return torch.stack([v if v is not None else torch.zeros_like(known[0]) for v in vals])
+
     return TrainBatch(
         images=torch.stack([s.images for s in samples]),
         net_images=torch.stack([s.net_images for s in samples]),
         K=torch.stack([s.K for s in samples]),
         stereo_images=opt("stereo_images"),
         stereo_T=opt("stereo_T"),
-        gt_depth=opt("gt_depth"),
+        gt_depth=depth_or_unknown("gt_depth"),
         teacher_depth=opt("teacher_depth"),
         teacher_poses=opt("teacher_poses"),
         teacher_flow_fw=opt("teacher_flow_fw"),

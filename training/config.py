@@ -45,6 +45,13 @@ class SourceConfig:
 
     spec: str = "synthetic:seed=0,length=120,height=96,width=320"
     options: dict[str, Any] = field(default_factory=dict)  # frames, gray, camera, sequence, stereo, K, fps...
+    # the source's clips enter the training set this many times: a small real recording can weigh as much
+    # as a large synthetic world in every shuffled epoch without copying frames
+    repeat: int = 1
+    # > 0: recorded frames shrunk to this width once, in memory (aspect and exact K kept); the geometry teacher
+    # still runs at the recorded size, its maps kept at this one (a 1242x375 recording's teacher flows would
+    # otherwise cost 8 bytes per recorded pixel and frame)
+    width: int = 0
 
 
 @dataclass
@@ -166,6 +173,17 @@ class DepthTriangulationConfig:
 
 
 @dataclass
+class DepthSupervisedConfig:
+    """Depth vs the exact depth of sources that render it (the synthetic world): dense scale-invariant log
+    loss, so the shape of the scene (close cars, walls, furniture) is taught where it is known exactly, while
+    the units stay with the self-supervised terms (real video has none). Items without depth are left out,
+    so synthetic and real clips can share a batch."""
+
+    weight: float = 0.0
+    min_points: int = 100  # items with fewer known pixels are left out
+
+
+@dataclass
 class DepthTeacherConfig:
     """Depth vs the geometry teacher's triangulated points (``data.teacher.scale`` > 0 computes them):
     scale-invariant log loss, the teacher's scale being unknown per frame (training.geometry_teacher)."""
@@ -254,6 +272,7 @@ class LossesConfig:
     flow_distillation: FlowDistillationConfig = field(default_factory=FlowDistillationConfig)
     depth_triangulation: DepthTriangulationConfig = field(default_factory=DepthTriangulationConfig)
     depth_teacher: DepthTeacherConfig = field(default_factory=DepthTeacherConfig)
+    depth_supervised: DepthSupervisedConfig = field(default_factory=DepthSupervisedConfig)
     depth_reprojection: DepthReprojectionConfig = field(default_factory=DepthReprojectionConfig)
     rigid_flow_consistency: RigidFlowConsistencyConfig = field(default_factory=RigidFlowConsistencyConfig)
     epipolar: EpipolarConfig = field(default_factory=EpipolarConfig)
@@ -349,6 +368,23 @@ class NanGuardConfig:
 
 
 @dataclass
+class CollapseGuardConfig:
+    """Noticing a run whose depth collapsed (one constant map, or no better than a constant on the held-out
+    frames) or diverged, instead of training on in silence (training.collapse_guard).
+
+    Checked on the depth spread of every logged step and on every periodic evaluation. On a collapse the run
+    goes back to the weights of the last healthy evaluation with a fresh optimiser and ``lr_factor`` x the
+    learning rate, at most ``max_recoveries`` times; then it stops with a message."""
+
+    enabled: bool = True
+    min_log_std: float = 0.02  # std of log depth over an image below this = a constant map
+    patience: int = 3  # consecutive logged steps with a constant map before acting
+    worse_than_constant: float = 1.0  # eval AbsRel >= this x the constant baseline's = collapsed
+    lr_factor: float = 0.5
+    max_recoveries: int = 3
+
+
+@dataclass
 class TrainConfig:
     """Everything a training run needs; saved with every checkpoint."""
 
@@ -383,6 +419,7 @@ class TrainConfig:
     log: LogConfig = field(default_factory=LogConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     nan_guard: NanGuardConfig = field(default_factory=NanGuardConfig)
+    collapse_guard: CollapseGuardConfig = field(default_factory=CollapseGuardConfig)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -404,6 +441,15 @@ class TrainConfig:
             raise ConfigError(f"augment.max_scale must be >= 1, got {self.augment.max_scale}")
         if self.checkpoint.keep_last < 1:
             raise ConfigError(f"checkpoint.keep_last must be >= 1, got {self.checkpoint.keep_last}")
+        for i, src in enumerate(d.train):
+            if int(src.repeat) < 1:
+                raise ConfigError(f"data.train[{i}].repeat must be >= 1, got {src.repeat}")
+            if int(src.width) < 0:
+                raise ConfigError(f"data.train[{i}].width must be >= 0 (0: as recorded), got {src.width}")
+        c = self.collapse_guard
+        if c.patience < 1 or c.max_recoveries < 0 or not 0.0 < c.lr_factor <= 1.0 or c.min_log_std < 0:
+            raise ConfigError("collapse_guard: patience >= 1, max_recoveries >= 0, 0 < lr_factor <= 1 and "
+                              f"min_log_std >= 0 needed, got {c}")
         if self.nan_guard.max_consecutive < 1:
             raise ConfigError(f"nan_guard.max_consecutive must be >= 1, got {self.nan_guard.max_consecutive}")
         if self.losses.flow_smoothness.order not in (1, 2):

@@ -125,6 +125,7 @@ class LossContext:
     want_maps: bool = False
     occlusion_off: bool = False  # occlusion warm-up: every flow-term mask is "none"
     teacher_depth: Optional[torch.Tensor] = None  # B x T x 1 x H x W sparse geometry-teacher depth (0 = none)
+    gt_depth: Optional[torch.Tensor] = None  # B x T x 1 x H x W exact depth of rendered sources (0 = unknown)
     maps: dict[str, torch.Tensor] = field(default_factory=dict)  # first-item panels for logging
     _occlusion_cache: dict = field(default_factory=dict)
 
@@ -160,6 +161,7 @@ class LossResult:
     terms: dict[str, torch.Tensor]  # unweighted term values (detached)
     maps: dict[str, torch.Tensor]
     pose_ok_ratio: float  # share of (item, view) pairs with a usable pose (1 for PoseNet)
+    diagnostics: dict[str, float] = field(default_factory=dict)  # watched, never optimised (collapse guard)
 
 
 def _mean(values: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
@@ -313,6 +315,19 @@ def term_depth_teacher(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
     return _mean(values, ctx.images)
 
 
+def term_depth_supervised(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
+    """Target depths vs the exact depth of rendered sources (dense scale-invariant log); real clips in the
+    batch carry none and are left out."""
+    if ctx.gt_depth is None:
+        return ctx.images.new_zeros((), dtype=torch.float32)
+    values = []
+    for t in ctx.targets():
+        gt = ctx.gt_depth[:, t]
+        ctx.keep("gt_depth", gt)
+        values.append(scale_invariant_log_loss(ctx.out.depths[t][0], gt, cfg.depth_supervised.min_points))
+    return _mean(values, ctx.images)
+
+
 def term_depth_reprojection(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
     return _mean([depth_reprojection_loss(v.depths_t[0], v.depth_s, v.T_s_t, ctx.K, mask=v.ok_mask().expand_as(
         v.depths_t[0])) for v in ctx.temporal()], ctx.images)
@@ -422,6 +437,7 @@ TERMS: dict[str, Callable[[LossContext, LossesConfig], torch.Tensor]] = {
     "flow_distillation": term_flow_distillation,
     "depth_triangulation": term_depth_triangulation,
     "depth_teacher": term_depth_teacher,
+    "depth_supervised": term_depth_supervised,
     "depth_reprojection": term_depth_reprojection,
     "rigid_flow_consistency": term_rigid_flow_consistency,
     "epipolar": term_epipolar,
@@ -548,7 +564,8 @@ class LossAssembler:
                  want_maps: bool = False, step: Optional[int] = None,
                  teacher_depth: Optional[torch.Tensor] = None,
                  teacher_poses: Optional[torch.Tensor] = None,
-                 teacher_flows: Optional[tuple[torch.Tensor, torch.Tensor]] = None) -> LossResult:
+                 teacher_flows: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
+                 gt_depth: Optional[torch.Tensor] = None) -> LossResult:
         """Total weighted loss of one batch (``weights`` overrides the config's, e.g. per stage).
 
         ``step`` (the training step) switches the occlusion warm-up; None means after it.
@@ -559,7 +576,7 @@ class LossAssembler:
                                  teacher_flows)
         warm = step is not None and step < self.cfg.occlusion_warmup_steps
         ctx = LossContext(images=images, K=K, out=out, views=views, generator=generator, want_maps=want_maps,
-                          occlusion_off=warm, teacher_depth=teacher_depth)
+                          occlusion_off=warm, teacher_depth=teacher_depth, gt_depth=gt_depth)
         total = images.new_zeros((), dtype=torch.float32)
         terms: dict[str, torch.Tensor] = {}
         for name, fn in TERMS.items():

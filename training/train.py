@@ -39,13 +39,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from depth_pose_ros.data.clips import ClipDataset
+from depth_pose_ros.data.frame import Frame
 from depth_pose_ros.data.source import open_source, skipped_summary
+from depth_pose_ros.geometry.camera import scale_intrinsics
 from depth_pose_ros.geometry.two_view_config import TwoViewConfig
 from depth_pose_ros.nets.checkpoint import load_model, save_model
 from depth_pose_ros.nets.model import ClipOutput, DepthFlowNet, FlowOutput, build_model
@@ -54,6 +57,15 @@ from depth_pose_ros.utils.config import ConfigError, dict_diff
 from depth_pose_ros.utils.paths import REPO_ROOT
 from training import distributed
 from training.augment import AugmentedClips, TrainBatch, collate_samples
+from training.collapse_guard import (
+    CollapseGuard,
+    DepthCollapseError,
+    Verdict,
+    depth_diagnostics,
+    lr_scale,
+    record_recovery,
+    recoveries,
+)
 from training.config import MODULE_GROUPS, StageConfig, TrainConfig
 from training.geometry_teacher import TeacherDepth
 from training.losses_from_config import LossAssembler, LossResult
@@ -68,6 +80,18 @@ class NonFiniteLossError(RuntimeError):
 # ----------------------------------------------------------------------------------------- data
 
 
+def shrink_frame(frame: Frame, width: int) -> Frame:
+    """``frame`` at ``width`` pixels wide (area resampling, aspect kept, K scaled exactly); dense GT is
+    dropped (a resampled depth edge is no longer exact). Used for recorded sources far larger than the
+    network: the geometry teacher still reads them at their recorded size (training.geometry_teacher)."""
+    h, w = frame.height, frame.width
+    new_h = max(1, int(round(h * width / w)))
+    image = cv2.resize(frame.image, (width, new_h), interpolation=cv2.INTER_AREA)
+    K = np.asarray(scale_intrinsics(frame.K, width / w, new_h / h), dtype=np.float64)
+    return dataclasses.replace(frame, image=image, K=K, depth=None, flow_next=None, flow_prev=None,
+                               occlusion_next=None, moving_mask=None, stereo_image=None)
+
+
 class CachedSource:
     """Keep every frame read from a source in memory (small training sets, e.g. the synthetic world).
 
@@ -78,9 +102,11 @@ class CachedSource:
     ``ClipDataset`` needs: len, getitem, stamps, fps, name and the ``has_*`` flags.
     """
 
-    def __init__(self, source: Any, keep_gt: bool = False) -> None:
+    def __init__(self, source: Any, keep_gt: bool = False, keep_depth: bool = False, width: int = 0) -> None:
         self.source = source
         self.keep_gt = keep_gt
+        self.keep_depth = keep_depth  # losses.depth_supervised reads the exact depth
+        self.width = int(width)  # > 0: frames shrunk to this width (aspect and exact K kept), see SourceConfig
         self.name = getattr(source, "name", type(source).__name__)
         self.fps = getattr(source, "fps", None)
         for flag in ("has_gt_pose", "has_gt_depth", "has_gt_flow", "has_stereo"):
@@ -94,8 +120,10 @@ class CachedSource:
         if i not in self._cache:
             frame = self.source[i]
             if not self.keep_gt:  # the losses never read dense GT: do not hold it in memory
-                frame = dataclasses.replace(frame, depth=None, flow_next=None, flow_prev=None,
-                                            occlusion_next=None, moving_mask=None)
+                frame = dataclasses.replace(frame, depth=frame.depth if self.keep_depth else None, flow_next=None,
+                                            flow_prev=None, occlusion_next=None, moving_mask=None)
+            if 0 < self.width < frame.width:
+                frame = shrink_frame(frame, self.width)
             self._cache[i] = frame
         return self._cache[i]
 
@@ -142,8 +170,9 @@ def build_dataset(cfg: TrainConfig, channels: int, cache: bool = True) -> Augmen
             source = open_source(src_cfg.spec, **opts)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"data.train[{i}] ({src_cfg.spec}): {exc}") from None
-        if cache and src_cfg.spec.startswith("synthetic"):
-            source = CachedSource(source)
+        keep_depth = any(stage_weights(cfg, st).get("depth_supervised", 0) > 0 for st in stages_of(cfg))
+        if cache and (src_cfg.spec.startswith("synthetic") or src_cfg.width > 0):
+            source = CachedSource(source, keep_depth=keep_depth, width=src_cfg.width)
         teacher = None
         if d.teacher.scale > 0:
             out_hw = tuple(np.asarray(source[0].image).shape[:2])
@@ -157,7 +186,7 @@ def build_dataset(cfg: TrainConfig, channels: int, cache: bool = True) -> Augmen
                          max_gap_periods=d.max_gap_periods, teacher=teacher)
         if len(ds) == 0:
             raise ConfigError(f"data.train[{i}] ({src_cfg.spec}): no valid clip of {d.clip_len} frames")
-        datasets.append(ds)
+        datasets.extend([ds] * int(src_cfg.repeat))
     return AugmentedClips(datasets, (d.height, d.width), channels, cfg.augment, seed=cfg.seed, train=True)
 
 
@@ -265,11 +294,15 @@ class TrainStep(nn.Module):
             nan_loss = sum(t.sum() for t in tensors) * float("nan")
             return LossResult(total=nan_loss, terms={"non_finite_network_output": nan_loss.detach()}, maps={},
                               pose_ok_ratio=0.0)
-        return self.assembler(batch.images, batch.K, out, weights, batch.stereo_images, batch.stereo_T,
+        result = self.assembler(batch.images, batch.K, out, weights, batch.stereo_images, batch.stereo_T,
                               generator=generator, want_maps=want_maps, step=step, teacher_depth=batch.teacher_depth,
                               teacher_poses=batch.teacher_poses,
                               teacher_flows=None if batch.teacher_flow_fw is None
-                              else (batch.teacher_flow_fw, batch.teacher_flow_bw))
+                              else (batch.teacher_flow_fw, batch.teacher_flow_bw), gt_depth=batch.gt_depth)
+        d = self.model.cfg.depth
+        result.diagnostics.update(depth_diagnostics(torch.cat([x[0] for x in out.depths]), d.min_depth,
+                                                    d.max_depth))
+        return result
 
 
 # ------------------------------------------------------------------------------------------ trainer
@@ -341,6 +374,7 @@ class Trainer:
             raise ConfigError(f"data: {len(self.dataset)} clips give {per_rank} per process, fewer than "
                               f"data.batch_size={cfg.data.batch_size}")
         self.heldout = heldout
+        self.guard = CollapseGuard(cfg.collapse_guard, self.run_dir)
         self.resumed_from: Optional[Path] = None
         self._resume(resume)
         self.writer = None
@@ -455,7 +489,7 @@ class Trainer:
         batch = batch.to(self.device)
         gen = torch.Generator(device=self.device)
         gen.manual_seed((self.cfg.seed * 1_000_003 + self.dist.rank * 7919 + self.state.step) & 0x7FFFFFFFFFFFFFFF)
-        lr = lr_at(self.cfg, self.state.step)
+        lr = self.lr()
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
@@ -503,6 +537,32 @@ class Trainer:
         self.state.step += 1
         return result, grad_norm, applied
 
+    def lr(self) -> float:
+        """The learning rate of the next step: the schedule's, times what collapse recoveries left."""
+        return lr_at(self.cfg, self.state.step) * lr_scale(self.state.extra)
+
+    def _guard(self, verdict: Verdict) -> None:
+        """Carry out the collapse guard's verdict: nothing, back to the last healthy weights, or stop."""
+        if verdict.action == "ok" or not self.dist.is_main:
+            return
+        step = self.state.step
+        if verdict.action == "stop":
+            raise DepthCollapseError(
+                f"training stopped at step {step}: {verdict.reason}. The weights of the last healthy evaluation "
+                f"are in {self.guard.last_good}; lower optim.lr or change the data, then resume or fine-tune from "
+                "them (init_from).")
+        init, _ = load_model(self.guard.last_good, expected=self.cfg.model)
+        self.model.load_state_dict(init.state_dict())
+        self.model.to(self.device)
+        self.optimizer = self._optimizer()
+        record_recovery(self.state.extra, self.cfg.collapse_guard.lr_factor, step, verdict.reason)
+        message = (f"step {step}: depth collapse: {verdict.reason}. Back to {self.guard.last_good} with a fresh "
+                   f"optimiser and learning rate x{lr_scale(self.state.extra):.3g} "
+                   f"(recovery {recoveries(self.state.extra)} of {self.cfg.collapse_guard.max_recoveries}).")
+        print(message, flush=True)
+        append_jsonl(self.run_dir / "eval.jsonl", {"step": step, "collapse_recovery": verdict.reason,
+                                                   "lr_scale": lr_scale(self.state.extra)})
+
     def compute_loss(self, batch: TrainBatch, weights: dict[str, float], generator: Optional[torch.Generator],
                      want_maps: bool) -> LossResult:
         """The loss of one batch (through DDP when distributed). Tests override it to inject faults."""
@@ -525,8 +585,10 @@ class Trainer:
         step = self.state.step  # already incremented: the number of steps done
         record = {"step": step, "loss": _jsonable(float(result.total.detach())),
                   "terms": {k: _jsonable(float(v)) for k, v in result.terms.items()},
-                  "lr": lr_at(self.cfg, step - 1), "grad_norm": _jsonable(grad_norm), "applied": applied,
-                  "pose_ok": result.pose_ok_ratio, "epoch": self.state.epoch, "seconds": round(seconds, 4),
+                  "lr": lr_at(self.cfg, step - 1) * lr_scale(self.state.extra), "grad_norm": _jsonable(grad_norm),
+                  "applied": applied,
+                  "pose_ok": result.pose_ok_ratio, **{k: _jsonable(v) for k, v in result.diagnostics.items()},
+                  "epoch": self.state.epoch, "seconds": round(seconds, 4),
                   "skipped_frames": len(self.skipped_frames)}
         with open(self.run_dir / "losses.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -538,6 +600,8 @@ class Trainer:
             w.add_scalar("train/lr", record["lr"], step)
             w.add_scalar("train/grad_norm", grad_norm if math.isfinite(grad_norm) else -1.0, step)
             w.add_scalar("train/pose_ok_ratio", result.pose_ok_ratio, step)
+            for k, v in result.diagnostics.items():
+                w.add_scalar(f"train/{k}", v, step)
             w.add_scalar("train/nan_skipped", self.state.nan_skipped, step)
             w.add_scalar("time/step_s", seconds, step)
         if self.writer is not None and result.maps:
@@ -585,6 +649,10 @@ class Trainer:
             for k, v in metrics.items():
                 self.writer.add_scalar(f"eval/{k}", v, self.state.step)
         self.evals.append(record)
+        verdict = self.guard.observe_eval(metrics, recoveries(self.state.extra))
+        if verdict.action == "ok" and self.cfg.collapse_guard.enabled:
+            save_model(self.guard.last_good, self.model, extra={"step": self.state.step, "method": self.cfg.method})
+        self._guard(verdict)
         return record
 
     def _note_skipped(self, batch: TrainBatch, bar: Any) -> None:
@@ -611,6 +679,8 @@ class Trainer:
         last_loss = float("nan")
         saved: list[Path] = []
         batches = self._batches()
+        if cfg.init_from and cfg.eval.every and cfg.collapse_guard.enabled and self.state.step == 0:
+            self.run_eval()  # the starting point's metrics, and the collapse guard's first healthy weights
         try:
             while self.state.step < cfg.steps and not self._out_of_time():
                 batch = next(batches)
@@ -625,6 +695,8 @@ class Trainer:
                 last_loss = float(result.total.detach())
                 want_scalars = cfg.log.every > 0 and (self.state.step % cfg.log.every == 0 or self.state.step == 1)
                 self._log(result, grad_norm, applied, seconds, want_scalars)
+                if want_scalars:
+                    self._guard(self.guard.observe_step(result.diagnostics, recoveries(self.state.extra)))
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{last_loss:.4f}", skipped=self.state.nan_skipped)

@@ -88,7 +88,7 @@ def test_every_loss_term_runs_alone_on_a_model_with_everything(tmp_path) -> None
             model.zero_grad(set_to_none=True)
             out = model.forward_clip(images)
             res = assembler(images, K, out, weights, generator=torch.Generator().manual_seed(0),
-                            teacher_depth=teacher)
+                            teacher_depth=teacher, gt_depth=s.gt_depth[None])
             assert set(res.terms) == {term}
             assert torch.isfinite(res.total), (pose_source, term)
             if res.total.requires_grad:
