@@ -2,9 +2,12 @@
 
 Writes into ``--out`` (NNNNNN is the frame's number in the recording, ``Frame.index``, so outputs stay
 aligned with the input files when ``--frames`` selects a range or an unreadable frame is skipped):
-``depth/NNNNNN.png`` (16-bit, millimetres) and/or ``depth/NNNNNN.npy``
+``depth/NNNNNN.png`` (16-bit, millimetres, 0 = unknown) and/or ``depth/NNNNNN.npy``
 (float32 metres), ``depth_color/``, ``flow_color/``, ``clouds/NNNNNN.ply`` (every ``--cloud-every``
-frames, camera frame), ``scene.ply`` (accumulated, world frame), ``trajectory_tum.txt`` and
+frames, camera frame). Depth, its colour map and the clouds are what the ROS node publishes: with
+``--output-size camera`` (the default) the depth registered to the (undistorted) camera image, its size
+and K; with ``network`` the network's size and K. Also ``scene.ply`` (accumulated, world frame, from the
+network-size depth), ``trajectory_tum.txt`` and
 ``trajectory_kitti.txt``, ``summary.png``, ``metrics.json`` (against ground truth when the source has
 it, with ``skipped_frames``: the frames that could not be read and were left out) and, with
 ``--video``, ``panels.mp4``.
@@ -15,6 +18,8 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+from depth_pose_ros.pipeline.result import OUTPUT_SIZES
 
 
 def write_run_outputs(run, out: Path, metrics: dict[str, Any], trajectory_formats=("tum", "kitti")) -> None:
@@ -67,8 +72,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from depth_pose_ros.data.source import open_source, skipped_records, skipped_summary
+    from depth_pose_ros.geometry.camera import backproject_np
     from depth_pose_ros.pipeline.factory import build_estimator
-    from depth_pose_ros.pipeline.runner import depth_points, flow_panel, run_sequence, summarize, write_ply
+    from depth_pose_ros.pipeline.result import output_depth
+    from depth_pose_ros.pipeline.runner import flow_panel, run_sequence, summarize, write_ply
+    from depth_pose_ros.utils.image import to_rgb_or_gray
     from depth_pose_ros.utils.viz import colorize_depth, flow_to_color
 
     estimator, weights = build_estimator(args.checkpoint, args.set)
@@ -86,23 +94,31 @@ def run(args: argparse.Namespace) -> int:
     def on_result(frame, result) -> None:
         nonlocal video
         name = f"{frame.index:06d}"  # the input's frame number: stays aligned when a frame was skipped
+        depth, K = output_depth(result, frame.K, frame.image.shape[:2], args.output_size)
+
+        def image():  # the image the depth belongs to: the undistorted camera image, or the network's
+            if args.output_size == "network":
+                img = result.image
+            else:
+                img = estimator.undistort(to_rgb_or_gray(frame.image), frame.K, frame.distortion)
+            return img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+
         if "png" in formats:
-            mm = np.clip(np.round(result.depth * 1000.0), 0, 65535).astype(np.uint16)
+            mm = np.clip(np.round(depth * 1000.0), 0, 65535).astype(np.uint16)
             cv2.imwrite(str(out / "depth" / f"{name}.png"), mm)
         if "npy" in formats:
-            np.save(out / "depth" / f"{name}.npy", result.depth)
-        depth_rgb = colorize_depth(result.depth)
+            np.save(out / "depth" / f"{name}.npy", depth)
+        depth_rgb = colorize_depth(depth)
         cv2.imwrite(str(out / "depth_color" / f"{name}.png"), cv2.cvtColor(depth_rgb, cv2.COLOR_RGB2BGR))
         flow_rgb = flow_panel(result, depth_rgb.shape[:2])
         if result.flow is not None:
             cv2.imwrite(str(out / "flow_color" / f"{name}.png"),
                         cv2.cvtColor(flow_to_color(result.flow), cv2.COLOR_RGB2BGR))
         if args.cloud_every > 0 and frame.index % args.cloud_every == 0:
-            xyz, rgb = depth_points(result, args.cloud_stride, args.max_range)
+            xyz, rgb = backproject_np(depth, K, args.cloud_stride, max_depth=args.max_range, image=image())
             write_ply(out / "clouds" / f"{name}.ply", xyz, rgb)
         if args.video:
-            image = result.image if result.image.ndim == 3 else cv2.cvtColor(result.image, cv2.COLOR_GRAY2RGB)
-            panel = np.concatenate([image, depth_rgb, flow_rgb], axis=0)
+            panel = np.concatenate([image(), depth_rgb, flow_rgb], axis=0)
             if video is None:
                 fourcc = cv2.VideoWriter_fourcc(*"mp4v")
                 video = cv2.VideoWriter(str(out / "panels.mp4"), fourcc, source.fps or 10.0,
@@ -137,6 +153,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--info-topic", default=None, help="bag camera_info topic")
     p.add_argument("--intrinsics", default=None, help="K as fx,fy,cx,cy or a YAML file (videos, folders)")
     p.add_argument("--depth-format", default="png", help="png (16-bit mm), npy (float32 m), png,npy or none")
+    p.add_argument("--output-size", default="camera", choices=OUTPUT_SIZES,
+                   help="size of depth, depth_color and clouds, as the node's output.size: camera (registered "
+                        "to the camera image, its K) or network (the network's size and K)")
     p.add_argument("--cloud-every", type=int, default=10, help="write a PLY every N frames (0: never)")
     p.add_argument("--cloud-stride", type=int, default=2, help="pixel stride of the clouds")
     p.add_argument("--max-range", type=float, default=60.0, help="max depth of cloud points (m)")

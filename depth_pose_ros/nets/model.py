@@ -26,12 +26,17 @@ from depth_pose_ros.nets.recurrent import RecurrentFeatures, RecurrentState
 from depth_pose_ros.nets.resnet import LEVEL_STRIDES, ResNetEncoder, normalize_image
 
 __all__ = [
+    "INPUT_MULTIPLE",
     "ClipOutput",
     "DepthFlowNet",
     "FlowOutput",
     "architecture_signature",
     "build_model",
 ]
+
+#: Input height and width must be multiples of this: the coarsest encoder level has stride 32 and the
+#: decoders add skip connections level by level without padding or cropping.
+INPUT_MULTIPLE = LEVEL_STRIDES[-1]
 
 
 @dataclass
@@ -301,8 +306,8 @@ class DepthFlowNet(nn.Module):
         if images.dim() != 4 or images.shape[1] != c:
             raise ValueError(f"{name} must be Bx{c}xHxW (encoder.image_channels={c}), got {tuple(images.shape)}")
         h, w = images.shape[-2:]
-        if h % 32 or w % 32:
-            raise ValueError(f"{name} height and width must be divisible by 32, got {h}x{w}")
+        if h % INPUT_MULTIPLE or w % INPUT_MULTIPLE:
+            raise ValueError(f"{name} height and width must be divisible by {INPUT_MULTIPLE}, got {h}x{w}")
 
 
 def build_model(cfg: NetConfig | None = None) -> DepthFlowNet:

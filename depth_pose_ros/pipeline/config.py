@@ -21,6 +21,17 @@ FLOW_SOURCES = ("network", "dis")
 FlowSource = Literal["network", "dis"]
 
 
+#: How a camera image becomes the network input (K follows exactly in every mode):
+#: ``aspect`` -- the whole image, resized to a network size chosen per camera size: the camera's aspect
+#: ratio at about the trained pixel count (``height * width``), each side a multiple the network needs;
+#: the small aspect residue of that rounding is a per-axis resize. Every camera pixel gets a depth.
+#: ``crop`` -- resize until the image covers ``height x width``, centre crop: the border outside the crop
+#: has no depth. ``stretch`` -- the whole image resized to ``height x width``, each axis alone (the
+#: world is stretched for cameras of another aspect ratio).
+INPUT_FITS = ("aspect", "crop", "stretch")
+InputFit = Literal["aspect", "crop", "stretch"]
+
+
 @dataclass
 class ScaleConfig:
     """Where the absolute (metric) scale comes from.
@@ -115,10 +126,11 @@ def estimator_two_view() -> TwoViewConfig:
 class EstimatorConfig:
     """Everything the streaming estimator needs besides the network weights."""
 
-    height: int = 192  # network input size; frames are resized to it and K scaled
+    # The trained network input size: the pixel count (and, for input_fit crop / stretch, the exact size)
+    # of the network input; frames are resized to the network input and K scaled.
+    height: int = 192
     width: int = 640
-    # crop: keep the aspect ratio (resize to cover, centre crop; K exact); stretch: resize each axis alone
-    input_fit: Literal["crop", "stretch"] = "crop"
+    input_fit: InputFit = "aspect"  # see INPUT_FITS
     device: str = "cpu"
     # fast path: BatchNorm folded into the convolutions, channels_last, reduced-precision autocast
     fast_path: bool = False
@@ -137,6 +149,8 @@ class EstimatorConfig:
     refinement: RefinementConfig = field(default_factory=RefinementConfig)  # GLNet online refinement
 
     def __post_init__(self) -> None:
+        if self.input_fit not in INPUT_FITS:
+            raise ValueError(f"input_fit: {self.input_fit!r} is not one of {list(INPUT_FITS)}")
         if self.flow_source not in FLOW_SOURCES:
             raise ValueError(f"flow_source: {self.flow_source!r} is not one of {list(FLOW_SOURCES)}")
         if self.height <= 0 or self.width <= 0 or self.height % 32 or self.width % 32:

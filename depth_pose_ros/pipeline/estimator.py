@@ -5,7 +5,10 @@ One :meth:`Estimator.step` per camera frame (han2021's inference path), as named
 1. **validate** the frame (image, K, stamp) and apply the **stamp policy** (:func:`stamp_policy`):
    nothing is buffered, refined or run before a frame is known to be usable;
 2. **prepare**: undistort (``camera_info`` distortion, maps cached per camera), then two sizes: the
-   network input (K scaled) and the geometry image (``pose.scale`` of the camera image, K scaled);
+   network input (``input_fit``; by default the whole image at the camera's aspect ratio and about the
+   trained pixel count, see :meth:`Estimator.input_size`; K scaled) and the geometry image
+   (``pose.scale`` of the camera image, K scaled); a camera of another size than the previous frame's
+   restarts the tracking (recurrent state, cached features and flow are tied to the sizes);
 3. online **refinement** (GLNet, optional) on the recent network images;
 4. **network**: the shared encoder once per frame, the recurrent cell, the depth decoder, and the flow
    decoder on the cached features of the previous frame (both directions);
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +52,7 @@ from depth_pose_ros.geometry.two_view import (
     rotation_only_fit,
 )
 from depth_pose_ros.nets.fast import FastPathOptions, autocast_dtype, optimize_for_inference
-from depth_pose_ros.nets.model import DepthFlowNet
+from depth_pose_ros.nets.model import INPUT_MULTIPLE, DepthFlowNet
 from depth_pose_ros.pipeline.config import EstimatorConfig
 from depth_pose_ros.pipeline.refinement import refine_estimator
 from depth_pose_ros.pipeline.result import Result
@@ -61,7 +65,8 @@ from depth_pose_ros.pipeline.scale_sources import (
 )
 from depth_pose_ros.utils.image import image_to_tensor, match_channels, to_gray_u8, to_rgb_or_gray
 
-__all__ = ["Estimator", "EstimatorConfig", "FrameError", "MIN_IMAGE_SIDE", "Result", "stamp_policy"]
+__all__ = ["Estimator", "EstimatorConfig", "FrameError", "MIN_IMAGE_SIDE", "Result", "aspect_input_size",
+           "stamp_policy"]
 
 #: TwoViewConfig fields in pixels: given for the camera image, scaled to the geometry image.
 PIXEL_THRESHOLDS = ("refine_loss_scale_px", "rigid_threshold_px", "pnp_threshold_px",
@@ -71,6 +76,42 @@ PIXEL_THRESHOLDS = ("refine_loss_scale_px", "rigid_threshold_px", "pnp_threshold
 PARALLAX_SAMPLES = 2000
 #: Smallest accepted image side (pixels): the network's coarsest stride; smaller frames carry no depth.
 MIN_IMAGE_SIDE = 32
+
+
+#: ``input_fit: aspect``: weight of the pixel-count error against the aspect error (both as |log ratio|)
+#: when a network size is chosen. Below 1 because the aspect residue is only a mild per-axis stretch
+#: (the shipped model was itself trained on stretched KITTI frames), while a larger input costs time in
+#: proportion and a smaller one loses detail; 0.5 keeps the input within about 1.25x of the trained count
+#: for common cameras.
+ASPECT_PIXEL_WEIGHT = 0.5
+
+
+def aspect_input_size(image_size: tuple[int, int], trained_size: tuple[int, int],
+                      multiple: int = INPUT_MULTIPLE) -> tuple[int, int]:
+    """(height, width) of the network input for a camera image of ``image_size`` (``input_fit: aspect``).
+
+    Why: the network should see the whole camera image (every camera pixel gets a depth) at the pixel
+    scale it was trained at, without the distortion of squeezing a 4:3 image into a 3:1 network size.
+    Each side must be a multiple of ``multiple`` (the network's coarsest stride), so the aspect can
+    only be approximated: among those sizes, the one minimising ``|log aspect ratio error| +
+    ASPECT_PIXEL_WEIGHT * |log pixel count / trained pixel count|`` is taken (ties: the smaller).
+    A camera with the trained aspect ratio gets exactly ``trained_size``.
+    """
+    h, w = int(image_size[0]), int(image_size[1])
+    if h <= 0 or w <= 0:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    aspect, pixels = w / h, float(trained_size[0] * trained_size[1])
+    best: Optional[tuple[float, int, int, int]] = None
+    top = max(2, int(math.ceil(2.0 * math.sqrt(pixels / aspect) / multiple)) + 1)
+    for nh in range(multiple, top * multiple + 1, multiple):
+        k = nh * aspect / multiple
+        for nw in {max(1, math.floor(k)) * multiple, max(1, math.ceil(k)) * multiple}:
+            cost = abs(math.log(nw / nh / aspect)) + ASPECT_PIXEL_WEIGHT * abs(math.log(nh * nw / pixels))
+            key = (round(cost, 9), nh * nw, nh, nw)
+            if best is None or key < best:
+                best = key
+    assert best is not None
+    return best[2], best[3]
 
 
 class FrameError(ValueError):
@@ -107,6 +148,7 @@ class _Prepared:
     K_pose: np.ndarray
     tensor: torch.Tensor  # 1xCxHxW network input
     pose_scale: float  # geometry image width / camera image width
+    image_size: tuple[int, int]  # (height, width) of the (undistorted) camera image
 
 
 @dataclass
@@ -116,6 +158,7 @@ class _Previous:
     stamp: float
     features: list[torch.Tensor]
     tensor: torch.Tensor
+    image_size: tuple[int, int]  # camera image size: a frame of another size restarts the tracking
     pose_image: np.ndarray
     depth_pose: np.ndarray  # network depth (network units) resized to the geometry size
     T_world_cam: np.ndarray  # as handed out (metres once a metric source has a factor)
@@ -155,6 +198,8 @@ class Estimator:
         if cfg.fast_path or cfg.compile:
             options = FastPathOptions(fuse_batchnorm=cfg.fast_path, channels_last=cfg.fast_path, autocast=False,
                                       compile=cfg.compile)
+            # warmed up (compiled) at the configured size; a camera whose input_fit size differs warms up
+            # on its first frames (a torch.compile'd model compiles once more for it)
             self.model = optimize_for_inference(self.model, options, self.device, (cfg.height, cfg.width)).model
         self._autocast_dtype = _autocast_dtype(cfg, self.device)
         self.undistort = Undistorter()
@@ -169,6 +214,7 @@ class Estimator:
         self._prev: Optional[_Previous] = None
         self._velocity: Optional[_Motion] = None
         self._two_view_cache: Optional[tuple[float, TwoViewConfig]] = None
+        self._input_sizes: dict[tuple[int, int, str], tuple[int, int]] = {}  # (h, w, fit) -> network size
         self.chain = ScaleChain(cfg.pose.min_shared_points, cfg.pose.max_scale_jump)
 
     # ----------------------------------------------------------------------------------- public
@@ -202,7 +248,20 @@ class Estimator:
 
     @property
     def network_size(self) -> tuple[int, int]:
+        """The configured (trained) network size: the input of every camera with ``input_fit`` crop or
+        stretch; with ``aspect`` the reference pixel count (a camera's own size: :meth:`input_size`)."""
         return self.config.height, self.config.width
+
+    def input_size(self, image_size: tuple[int, int], fit: Optional[str] = None) -> tuple[int, int]:
+        """(height, width) of the network input for a camera image of ``image_size`` (``input_fit``,
+        or ``fit``); cached per camera size, since a stream keeps its size."""
+        fit = fit or self.config.input_fit
+        key = (int(image_size[0]), int(image_size[1]), fit)
+        size = self._input_sizes.get(key)
+        if size is None:
+            size = (aspect_input_size(key[:2], self.network_size) if fit == "aspect" else self.network_size)
+            self._input_sizes[key] = size
+        return size
 
     def pose_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
         """(height, width) of the geometry image for a camera image of ``image_size``."""
@@ -234,6 +293,13 @@ class Estimator:
             self.reset(keep_pose=keep_pose)
         self._stamp = stamp
         frame = self._prepare(img, K, distortion)
+        if self._prev is not None and self._prev.image_size != frame.image_size:
+            # another camera size: other network and geometry sizes, so nothing of the previous frame
+            # (recurrent state, features, flow, scale chain) can continue; the trajectory does
+            size_reason = (f"image size changed from {self._prev.image_size[1]}x{self._prev.image_size[0]} "
+                           f"to {frame.image_size[1]}x{frame.image_size[0]}")
+            self.reset(keep_pose=True)
+            reset_reason = f"{reset_reason}; {size_reason}" if reset_reason else size_reason
         timings = {"prepare": _ms(t0)}
         if self.config.refinement.enabled:  # GLNet online refinement (updates the weights)
             refine_estimator(self, frame.net_image, frame.K_net)
@@ -275,7 +341,7 @@ class Estimator:
         result.scale_converged = self.config.scale.source == "none" or self._metric.converged
         result.depth = np.minimum(depth * (f * m), self.config.max_depth_m).astype(np.float32)
         result.T_world_cam = T_world_cam
-        self._prev = _Previous(stamp, feats, frame.tensor, frame.pose_image, depth_pose,
+        self._prev = _Previous(stamp, feats, frame.tensor, frame.image_size, frame.pose_image, depth_pose,
                                T_world_cam)
         self._index += 1
         timings["total"] = _ms(t0)
@@ -321,7 +387,7 @@ class Estimator:
         pose_image = cv2.resize(to_gray_u8(img), (pw, ph), interpolation=cv2.INTER_AREA)
         K_pose = np.asarray(scale_intrinsics(K, pw / w, ph / h), dtype=np.float64)
         net_image, K_net = self._network_input(img, K)
-        return _Prepared(net_image, K_net, pose_image, K_pose, self._to_tensor(net_image), pw / w)
+        return _Prepared(net_image, K_net, pose_image, K_pose, self._to_tensor(net_image), pw / w, (h, w))
 
     def _network(self, frame: _Prepared):
         """Features, depth (network units), network flows (network size) and PoseNet ``T_cur_prev``."""
@@ -460,23 +526,25 @@ class Estimator:
                        fit: Optional[str] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """The network image of a camera image, and its exact intrinsics (when ``K`` is given).
 
-        ``input_fit: crop`` keeps the aspect ratio: resize until the image covers the network size, then
-        crop the centre (the network never sees a stretched world, and K stays a pinhole K with
-        fx/fy of the camera); ``stretch`` resizes both axes independently.
+        ``input_fit`` (``config.INPUT_FITS``): ``aspect`` and ``stretch`` resize the whole image (to
+        :meth:`input_size`: the camera's aspect ratio, or the configured size), K scaled per axis, so
+        the network depth covers every camera pixel; ``crop`` resizes until the image covers the
+        configured size and crops the centre (no stretch at all, but the border gets no depth).
         """
-        cfg = self.config
+        fit = fit or self.config.input_fit
         h, w = img.shape[:2]
+        nh, nw = self.input_size((h, w), fit)
         K_net = None
-        if (fit or cfg.input_fit) == "stretch" or (h, w) == (cfg.height, cfg.width):
-            if (h, w) != (cfg.height, cfg.width):
-                img = cv2.resize(img, (cfg.width, cfg.height), interpolation=cv2.INTER_AREA)
+        if fit != "crop" or (h, w) == (nh, nw):
+            if (h, w) != (nh, nw):
+                img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
             if K is not None:
-                K_net = np.asarray(scale_intrinsics(K, cfg.width / w, cfg.height / h), dtype=np.float64)
+                K_net = np.asarray(scale_intrinsics(K, nw / w, nh / h), dtype=np.float64)
         else:
-            s = max(cfg.width / w, cfg.height / h)
-            rw, rh = max(cfg.width, int(round(w * s))), max(cfg.height, int(round(h * s)))
-            x0, y0 = (rw - cfg.width) // 2, (rh - cfg.height) // 2
-            img = cv2.resize(img, (rw, rh), interpolation=cv2.INTER_AREA)[y0:y0 + cfg.height, x0:x0 + cfg.width]
+            s = max(nw / w, nh / h)
+            rw, rh = max(nw, int(round(w * s))), max(nh, int(round(h * s)))
+            x0, y0 = (rw - nw) // 2, (rh - nh) // 2
+            img = cv2.resize(img, (rw, rh), interpolation=cv2.INTER_AREA)[y0:y0 + nh, x0:x0 + nw]
             if K is not None:
                 K_net = np.asarray(crop_intrinsics(scale_intrinsics(K, rw / w, rh / h), x0, y0), dtype=np.float64)
         return np.ascontiguousarray(match_channels(img, self.channels)), K_net

@@ -8,13 +8,35 @@ import numpy as np
 
 #: Statuses whose relative pose was measured (geometry, PnP or the model's PoseNet), not guessed.
 MEASURED_STATUSES = ("ok", "pnp_fallback", "low_parallax", "posenet")
+#: Sizes the published depth can have (the node's ``output.size``, ``depth-pose run --output-size``):
+#: ``camera`` -- registered to the camera image (its size and K); ``network`` -- the network's size and K.
+OUTPUT_SIZES = ("camera", "network")
+
+
+def output_depth(result: Result, K_cam: np.ndarray, size: tuple[int, int],
+                 output_size: str = "camera") -> tuple[np.ndarray, np.ndarray]:
+    """(depth, its K) of ``result`` as published at ``output_size`` (``OUTPUT_SIZES``).
+
+    The one place the node and ``depth-pose run`` turn the network depth into what they hand out, so
+    both write the same pixels: ``camera`` registers it to the (undistorted) camera image of intrinsics
+    ``K_cam`` and ``size`` (height, width) through ``geometry.registration.register_depth``.
+    """
+    if output_size == "network":
+        return result.depth, result.K
+    if output_size != "camera":
+        raise ValueError(f"output size {output_size!r} is not one of {list(OUTPUT_SIZES)}")
+    from depth_pose_ros.geometry.registration import register_depth
+
+    K_cam = np.asarray(K_cam, dtype=np.float64)
+    return register_depth(result.depth, result.K, K_cam, (int(size[0]), int(size[1]))), K_cam
 
 
 @dataclass
 class Result:
     """Output of one :meth:`Estimator.step`.
 
-    Images and depth are at the network resolution (``K`` is their intrinsics); flows are at the
+    Images and depth are at the network resolution (``K`` is their intrinsics; :func:`output_depth`
+    registers the depth to the camera image); flows are at the
     geometry resolution (``K_pose``). Poses follow ``docs/architecture.md``: ``T_cur_prev`` maps points
     of the previous camera into the current camera; ``T_world_cam`` is the current camera-to-world
     pose, world = the first camera after the last odometry restart. Translations are in the units of

@@ -51,7 +51,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import Trigger
 
 from depth_pose_ros.geometry.distortion import Distortion, UnknownDistortionModel
-from depth_pose_ros.geometry.registration import register_depth
+from depth_pose_ros.pipeline.result import output_depth
 from depth_pose_ros.ros.convert import (
     ConversionError,
     camera_info_to_K,
@@ -302,7 +302,7 @@ class DepthPoseCore:
         self.get_logger().info(
             f"ready: {self._image_topic} [{kind.__name__}, {describe_qos(qos_image)}] + "
             f"{self.resolve_topic_name(s.camera_info_topic)}; model: {self.model_source}; input "
-            f"{est.height}x{est.width} on {est.device}, flow {est.flow_source}, scale {est.scale.source} "
+            f"{est.height}x{est.width} ({est.input_fit}) on {est.device}, flow {est.flow_source}, scale {est.scale.source} "
             f"(warm-up: {s.scale_warmup}); outputs at the {s.output_size} size, "
             f"{describe_qos(qos_from_name(s.qos_output))}"
             + (f", tf via {self.tf.backend}" if self.tf else ""))
@@ -622,13 +622,12 @@ class DepthPoseCore:
         result = frame.result
         if self.settings.output_size == "network":
             return result.depth, result.K, lambda: result.image
-        height, width = frame.image.shape[:2]
-        depth = register_depth(result.depth, result.K, frame.K, (height, width))
+        depth, K = output_depth(result, frame.K, frame.image.shape[:2], self.settings.output_size)
 
         def colours() -> np.ndarray:  # the image the depth is registered to: the undistorted camera image
             return self.estimator.undistort(to_rgb_or_gray(frame.image), frame.K, frame.distortion)
 
-        return depth, frame.K, colours
+        return depth, K, colours
 
     def _publish(self, frame: _Frame) -> None:
         s, stamp = self.settings, frame.stamp

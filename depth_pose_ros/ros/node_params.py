@@ -22,7 +22,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from depth_pose_ros.pipeline.config import EstimatorConfig
+from depth_pose_ros.pipeline.config import INPUT_FITS, EstimatorConfig
+from depth_pose_ros.pipeline.result import OUTPUT_SIZES as PIPELINE_OUTPUT_SIZES
 from depth_pose_ros.ros.odometry_math import OPTICAL_IN_BODY_RPY, make_transform
 from depth_pose_ros.utils import config as config_utils
 
@@ -36,7 +37,7 @@ BUILTIN_PARAMETERS = frozenset({"use_sim_time", "start_type_description_service"
 CAMERA_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "8UC1", "8UC3", "8UC4",
                                      "16UC1")
 #: Choices of ``output.size`` and ``scale.warmup``.
-OUTPUT_SIZES: tuple[str, ...] = ("camera", "network")
+OUTPUT_SIZES: tuple[str, ...] = PIPELINE_OUTPUT_SIZES
 SCALE_WARMUP: tuple[str, ...] = ("publish", "hold")
 #: camera_link -> optical frame (REP 103): optical z (forward) = body x, optical x (right) = body -y.
 T_LINK_OPTICAL: np.ndarray = make_transform([0.0, 0.0, 0.0], OPTICAL_IN_BODY_RPY)
@@ -55,7 +56,8 @@ class ParamSpec:
 #: to the node overrides the model folder's estimator.yaml only when it was set (docs/architecture.md).
 ESTIMATOR_PARAMS: dict[str, str] = {
     "device": "device", "precision": "precision", "fast_path": "fast_path", "num_threads": "num_threads",
-    "input.height": "height", "input.width": "width", "flow_source": "flow_source", "max_gap_s": "max_gap_s",
+    "input.height": "height", "input.width": "width", "input_fit": "input_fit", "flow_source": "flow_source",
+    "max_gap_s": "max_gap_s",
     "max_depth_m": "max_depth_m", "pose.scale": "pose.scale", "pose.max_width": "pose.max_width",
     "scale.source": "scale.source", "scale.camera_height_m": "scale.camera_height_m",
     "scale.stereo_baseline_m": "scale.stereo_baseline_m",
@@ -91,6 +93,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     _estimator_param("input.height", "Network input height (multiple of 32); images are resized, K scaled. Unset: "
                                      "the model's own size (its estimator.yaml or training size)."),
     _estimator_param("input.width", "Network input width (multiple of 32). Unset: the model's own."),
+    _estimator_param("input_fit", f"How the camera image becomes the network input, one of {', '.join(INPUT_FITS)}: "
+                                  "aspect (the whole image at a network size chosen per camera size: its aspect "
+                                  "ratio, about input.height x input.width pixels; depth covers every camera "
+                                  "pixel), crop (resize to cover input.height x input.width, centre crop: the "
+                                  "border has no depth) or stretch (the whole image resized to input.height x "
+                                  "input.width, each axis alone)."),
     _estimator_param("flow_source", "Optical flow for the pose: network (the model's own; its PoseNet for models "
                                     "without a flow decoder) or dis (classical OpenCV DIS). Unset: the model's."),
     _estimator_param("max_gap_s", "A larger gap between image stamps restarts tracking (odometry continues)."),

@@ -37,8 +37,11 @@ def test_run_on_kitti_folder(tmp_path, kitti_odometry_dir):
     assert rc == 0
     depth_png = cv2.imread(str(out / "depth" / "000003.png"), cv2.IMREAD_UNCHANGED)
     depth_npy = np.load(out / "depth" / "000003.npy")
-    assert depth_png.dtype == np.uint16 and depth_png.shape == depth_npy.shape == (64, 192)
+    # what the node publishes (output.size camera): depth registered to the 1226x370 camera image, all of it
+    assert depth_png.dtype == np.uint16 and depth_png.shape == depth_npy.shape == (370, 1226)
+    assert (depth_npy > 0).mean() > 0.98
     np.testing.assert_allclose(depth_png / 1000.0, depth_npy, atol=6e-4)
+    assert cv2.imread(str(out / "depth_color" / "000003.png")).shape == (370, 1226, 3)
     assert sorted(p.name for p in (out / "clouds").glob("*.ply")) == ["000000.ply", "000002.ply"]
     assert len(list((out / "flow_color").glob("*.png"))) == 3  # no flow on the first frame
     assert (out / "panels.mp4").stat().st_size > 0
@@ -46,6 +49,16 @@ def test_run_on_kitti_folder(tmp_path, kitti_odometry_dir):
     assert kitti.shape == (4, 12)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["pose"]["num_frames"] == 4
+
+
+@pytest.mark.data
+def test_run_writes_network_size_depth_on_request(tmp_path, kitti_odometry_dir):
+    out = tmp_path / "run"
+    seq = kitti_odometry_dir / "sequences" / "06"
+    rc = main(["run", "-q", str(seq), "--frames", "0:2", "--out", str(out), "--depth-format", "npy",
+               "--output-size", "network", "--cloud-every", "0", *SMALL])
+    assert rc == 0
+    assert np.load(out / "depth" / "000001.npy").shape == (64, 192)
 
 
 def test_run_rejects_bad_arguments(tmp_path, capsys):

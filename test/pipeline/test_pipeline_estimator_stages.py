@@ -180,18 +180,20 @@ def test_tum_fr1_pairs_with_their_lens_distortion(data_dir):
         assert results[i].status == "ok" and float(rot) < 0.25 * float(identity), (i, float(rot), float(identity))
 
 
-def test_network_input_keeps_the_aspect_ratio_and_an_exact_K():
-    """A 1226x370 camera into a 64x192 network: resize to cover + centre crop, fx/fy ratio unchanged, and a
-    bright dot lands in the network image where K_net projects its ray."""
+@pytest.mark.parametrize("fit, size", [("crop", (64, 192)), ("aspect", (64, 192)), ("stretch", (64, 192))])
+def test_network_input_has_an_exact_K(fit, size):
+    """A 1226x370 camera into a 64x192 network, for every input_fit: a bright dot lands in the network
+    image where K_net projects its ray (crop: resize to cover + centre crop, fx/fy ratio unchanged)."""
     K = np.array([[707.0, 0.0, 601.9], [0.0, 707.0, 183.1], [0.0, 0.0, 1.0]])
     image = np.zeros((370, 1226), np.uint8)
     X = np.array([1.0, 0.4, 10.0])  # a point in front of the camera
     u, v = (K @ X)[:2] / X[2]
     image[int(round(v)) - 6:int(round(v)) + 7, int(round(u)) - 6:int(round(u)) + 7] = 255
-    est = _estimator(flow_source="dis")
+    est = _estimator(flow_source="dis", input_fit=fit)
     r = est.step(image, K, 0.0)
-    assert r.image.shape[:2] == (64, 192)
-    assert r.K[0, 0] / r.K[1, 1] == pytest.approx(1.0, abs=1e-3)  # no stretch (whole-pixel resize rounding only)
+    assert r.image.shape[:2] == size
+    if fit == "crop":
+        assert r.K[0, 0] / r.K[1, 1] == pytest.approx(1.0, abs=1e-3)  # no stretch (whole-pixel resize rounding only)
     un, vn = (r.K @ X)[:2] / X[2]
     ys, xs = np.nonzero((r.image if r.image.ndim == 2 else r.image[..., 0]) > 128)
     assert abs(xs.mean() - un) < 0.6 and abs(ys.mean() - vn) < 0.6
