@@ -36,12 +36,13 @@ class DepthCollapseError(RuntimeError):
 
 
 def depth_diagnostics(depth: torch.Tensor, min_depth: float, max_depth: float) -> dict[str, float]:
-    """Spread of a Bx1xHxW depth batch: mean over items of the std of log depth, and the share of pixels
-    within 1 % of either depth bound (saturated sigmoids)."""
+    """Spread of a Bx1xHxW depth batch: mean over items of the std of log depth, the mean log depth, and
+    the share of pixels within 1 % of either depth bound (saturated sigmoids)."""
     d = depth.detach().float().clamp_min(1e-6)
     logs = torch.log(d).flatten(1)
     at_bound = ((d <= min_depth * 1.01) | (d >= max_depth * 0.99)).float().mean()
     return {"depth_log_std": float(logs.std(dim=1, unbiased=False).mean()),
+            "depth_log_mean": float(logs.mean()),  # the network's units: free to drift under scale-free terms
             "depth_at_bound": float(at_bound)}
 
 

@@ -181,6 +181,9 @@ class DepthSupervisedConfig:
 
     weight: float = 0.0
     min_points: int = 100  # items with fewer known pixels are left out
+    # lambda of the scale-invariant log loss: below 1 the rendered metric depth also anchors the network's
+    # units (every other depth term of the teacher recipe is scale-free, so the units could drift freely)
+    variance_focus: float = 1.0
 
 
 @dataclass

@@ -324,7 +324,8 @@ def term_depth_supervised(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
     for t in ctx.targets():
         gt = ctx.gt_depth[:, t]
         ctx.keep("gt_depth", gt)
-        values.append(scale_invariant_log_loss(ctx.out.depths[t][0], gt, cfg.depth_supervised.min_points))
+        values.append(scale_invariant_log_loss(ctx.out.depths[t][0], gt, cfg.depth_supervised.min_points,
+                                               cfg.depth_supervised.variance_focus))
     return _mean(values, ctx.images)
 
 

@@ -46,18 +46,24 @@ def sample_at_pixels(image: torch.Tensor, pixels: torch.Tensor) -> tuple[torch.T
     return values.squeeze(2), inside_image(pix, h, w)[:, 0, 0]
 
 
-def scale_invariant_log_loss(depth: torch.Tensor, target: torch.Tensor, min_points: int = 20) -> torch.Tensor:
+def scale_invariant_log_loss(depth: torch.Tensor, target: torch.Tensor, min_points: int = 20,
+                             variance_focus: float = 1.0) -> torch.Tensor:
     """Variance of ``log depth - log target`` over the pixels where ``target > 0``, averaged over the batch.
 
-    The scale-invariant log error of Eigen et al. with lambda = 1: a global scale of either map leaves it
-    unchanged, so a target known only up to its own unknown scale (triangulated points of one frame pair)
-    teaches the *shape* of the depth and nothing about its units, which other terms own.
+    The scale-invariant log error of Eigen et al. with lambda = ``variance_focus``: at 1 a global scale of
+    either map leaves it unchanged, so a target known only up to its own unknown scale (triangulated points of
+    one frame pair) teaches the *shape* of the depth and nothing about its units, which other terms own. Below
+    1 it adds ``(1 - lambda) * mean(log depth - log target)^2``: for a metric target (rendered depth) that
+    anchors the network's units, which no scale-free term does.
     Items with fewer than ``min_points`` target pixels are left out; 0 when no item qualifies.
 
     Args:
         depth: Bx1xHxW predicted depth (> 0).
         target: Bx1xHxW sparse target depth, 0 (or non-finite) = none.
+        variance_focus: lambda in [0, 1].
     """
+    if not 0.0 <= variance_focus <= 1.0:
+        raise ValueError(f"variance_focus must be in [0, 1], got {variance_focus}")
     check_bchw("depth", depth, channels=1)
     if target.shape != depth.shape:
         raise ValueError(f"target: expected shape {tuple(depth.shape)} like depth, got {tuple(target.shape)}")
@@ -70,7 +76,7 @@ def scale_invariant_log_loss(depth: torch.Tensor, target: torch.Tensor, min_poin
     use = n >= min_points
     if not bool(use.any()):
         return depth.sum() * 0.0
-    return var.clamp_min(0.0)[use].mean()
+    return (var.clamp_min(0.0) + (1.0 - variance_focus) * mean * mean)[use].mean()
 
 
 def depth_triangulation_loss(

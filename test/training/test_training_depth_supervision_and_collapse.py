@@ -144,3 +144,14 @@ def test_a_run_that_keeps_collapsing_stops_with_a_message(tmp_path) -> None:
     with pytest.raises(DepthCollapseError, match="constant map"):
         tr.run()
     tr.close()
+
+
+def test_variance_focus_below_one_anchors_the_units_of_a_metric_target() -> None:
+    target = torch.linspace(2.0, 40.0, 256).reshape(1, 1, 16, 16)
+    for lam in (1.0, 0.85):
+        exact = float(scale_invariant_log_loss(target, target, variance_focus=lam))
+        scaled = float(scale_invariant_log_loss(target / 40.0, target, variance_focus=lam))
+        assert exact < 1e-10
+        assert scaled == pytest.approx((1.0 - lam) * np.log(40.0) ** 2, abs=1e-5)
+    with pytest.raises(ValueError, match="variance_focus"):
+        scale_invariant_log_loss(target, target, variance_focus=1.5)
