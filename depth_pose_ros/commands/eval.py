@@ -313,6 +313,9 @@ def run_depth_stereo(args: argparse.Namespace) -> int:
             pred = register_depth(pred, result.K, frame.K, (h, w), edge_ratio=edge_ratio)
         elif pred.shape[:2] != (h, w):
             pred = cv2.resize(pred, (w, h), interpolation=interp)
+        has_gt = gt.depth > 0
+        # the prediction's coverage: fraction of the pseudo-GT pixels where it has depth
+        pred_coverage = float((pred > 0)[has_gt].mean()) if has_gt.any() else 0.0
         gt.depth[~(pred > 0)] = 0.0  # unknown predictions (0: e.g. outside the network's crop) are not scored
         if args.save_gt:  # what was scored
             mm = np.clip(np.round(gt.depth * 1000.0), 0, 65535).astype(np.uint16)
@@ -322,7 +325,8 @@ def run_depth_stereo(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise ValueError(f"frame {frame.index}: {exc}") from None
         c = const.add(constant_depth_like(gt), gt.depth)
-        per_image.append({"frame": frame.index, "coverage": gt.coverage, "rejected": gt.rejected, **m,
+        per_image.append({"frame": frame.index, "coverage": gt.coverage, "pred_coverage": pred_coverage,
+                          "rejected": gt.rejected, "size": [h, w], **m,
                           "constant": c})
         rows.append([name, gt.coverage, *(m[k] for k in STEREO_TABLE_KEYS), m["scale"],
                      *(c[k] for k in STEREO_TABLE_KEYS)])
@@ -346,6 +350,7 @@ def run_depth_stereo(args: argparse.Namespace) -> int:
         "task": "depth_stereo", "source": str(args.stereo), "model": model,
         "frames": [p["frame"] for p in per_image], "every": args.every, "upsample": args.upsample,
         "pseudo_gt": config_dict(cfg), "coverage_mean": coverage,
+        "pred_coverage_mean": float(np.mean([p["pred_coverage"] for p in per_image])),
         "summary": summary, "constant": csum, "per_image": per_image,
         "timing_s": {"wall": wall, "model": t_model, "pseudo_gt": t_gt, "frames_streamed": streamed},
         "skipped_frames": skipped_records(source.skipped),
