@@ -355,10 +355,12 @@ class AugmentedClips(Dataset):
     """
 
     def __init__(self, datasets: list[Dataset], out_hw: tuple[int, int], channels: int, cfg: AugmentConfig,
-                 seed: int = 0, train: bool = True) -> None:
+                 seed: int = 0, train: bool = True, extra_sizes: tuple[tuple[int, int], ...] = ()) -> None:
         self.datasets = list(datasets)
         self.offsets = np.cumsum([0] + [len(d) for d in self.datasets])
         self.out_hw = (int(out_hw[0]), int(out_hw[1]))
+        # index 0 is out_hw; a key's third element picks the size (the sampler keeps it fixed per batch)
+        self.sizes = [self.out_hw] + [(int(h), int(w)) for h, w in extra_sizes]
         self.channels = int(channels)
         self.cfg = cfg
         self.seed = int(seed)
@@ -373,7 +375,9 @@ class AugmentedClips(Dataset):
         k = int(np.searchsorted(self.offsets, index, side="right") - 1)
         return self.datasets[k][int(index - self.offsets[k])]
 
-    def __getitem__(self, key: int | tuple[int, int]) -> TrainSample:
+    def __getitem__(self, key: int | tuple[int, ...]) -> TrainSample:
+        """``key``: a clip index, ``(index, epoch)`` or ``(index, epoch, size index)``."""
         index, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), 0)
+        size = int(key[2]) if isinstance(key, tuple) and len(key) > 2 else 0
         rng = sample_rng(self.seed, epoch, index)
-        return make_sample(self.clip(index), self.out_hw, self.channels, self.cfg, rng, self.train)
+        return make_sample(self.clip(index), self.sizes[size], self.channels, self.cfg, rng, self.train)

@@ -74,6 +74,10 @@ class DataConfig:
     train: list[SourceConfig] = field(default_factory=lambda: [SourceConfig()])
     height: int = 96  # network input size; every clip is resized (and cropped) to it, K follows
     width: int = 320
+    # more [height, width] input sizes; each batch is drawn at one of these or height x width (uniformly, a
+    # pure function of seed, epoch and batch), so a network that the node runs at its camera's aspect
+    # (EstimatorConfig.input_fit: aspect) has seen that shape in training
+    extra_sizes: list[list[int]] = field(default_factory=list)
     clip_len: int = 3  # T frames per clip; targets are frames 1..T-2 (each with t-1 and t+1 as sources)
     stride: int = 1  # step between the first frames of successive clips
     stereo: bool = False  # add the stereo partner as an extra source (the source must have one)
@@ -444,6 +448,10 @@ class TrainConfig:
             raise ConfigError(f"augment.max_scale must be >= 1, got {self.augment.max_scale}")
         if self.checkpoint.keep_last < 1:
             raise ConfigError(f"checkpoint.keep_last must be >= 1, got {self.checkpoint.keep_last}")
+        for hw in d.extra_sizes:
+            if len(hw) != 2 or any(int(v) <= 0 or int(v) % 32 for v in hw):
+                raise ConfigError(f"data.extra_sizes: each entry must be [height, width], positive multiples of 32, "
+                                  f"got {hw}")
         for i, src in enumerate(d.train):
             if int(src.repeat) < 1:
                 raise ConfigError(f"data.train[{i}].repeat must be >= 1, got {src.repeat}")

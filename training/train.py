@@ -134,14 +134,24 @@ class CachedSource:
 class ResumableSampler(DistributedSampler):
     """``DistributedSampler`` (per-rank shard, order from (seed, epoch)) that can start mid-epoch.
 
-    Yields ``(clip index, epoch)`` so the dataset can seed each sample's augmentation from them.
+    Yields ``(clip index, epoch)`` so the dataset can seed each sample's augmentation from them, and with
+    several input sizes ``(clip index, epoch, size index)``, the size fixed per batch of ``batch_size``.
     """
 
     def __init__(self, dataset: Any, num_replicas: int = 1, rank: int = 0, shuffle: bool = True,
-                 seed: int = 0) -> None:
+                 seed: int = 0, batch_size: int = 1, num_sizes: int = 1) -> None:
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed,
                          drop_last=True)
         self.start = 0
+        self.batch_size = int(batch_size)
+        self.num_sizes = int(num_sizes)
+
+    def size_of_batch(self, batch: int) -> int:
+        """The input-size index of the epoch's ``batch``-th batch (a pure function of seed, epoch, batch)."""
+        if self.num_sizes <= 1:
+            return 0
+        return int(np.random.default_rng([self.seed & 0xFFFFFFFF, int(self.epoch), int(batch), 0x5123])
+                   .integers(self.num_sizes))
 
     def set_position(self, epoch: int, start: int) -> None:
         self.set_epoch(epoch)
@@ -149,8 +159,11 @@ class ResumableSampler(DistributedSampler):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         indices = list(super().__iter__())
-        for i in indices[self.start:]:
-            yield (int(i), int(self.epoch))
+        for k, i in enumerate(indices[self.start:], start=self.start):
+            if self.num_sizes > 1:
+                yield (int(i), int(self.epoch), self.size_of_batch(k // self.batch_size))
+            else:
+                yield (int(i), int(self.epoch))
 
     def __len__(self) -> int:
         return max(0, self.num_samples - self.start)
@@ -187,7 +200,8 @@ def build_dataset(cfg: TrainConfig, channels: int, cache: bool = True) -> Augmen
         if len(ds) == 0:
             raise ConfigError(f"data.train[{i}] ({src_cfg.spec}): no valid clip of {d.clip_len} frames")
         datasets.extend([ds] * int(src_cfg.repeat))
-    return AugmentedClips(datasets, (d.height, d.width), channels, cfg.augment, seed=cfg.seed, train=True)
+    return AugmentedClips(datasets, (d.height, d.width), channels, cfg.augment, seed=cfg.seed, train=True,
+                          extra_sizes=tuple((int(h), int(w)) for h, w in d.extra_sizes))
 
 
 # --------------------------------------------------------------------------------------- schedule
@@ -368,7 +382,8 @@ class Trainer:
         self.state = TrainerState()
         self.dataset = dataset if dataset is not None else build_dataset(cfg, cfg.model.encoder.image_channels)
         self.sampler = ResumableSampler(self.dataset, self.dist.world_size, self.dist.rank, shuffle=True,
-                                        seed=cfg.seed)
+                                        seed=cfg.seed, batch_size=cfg.data.batch_size,
+                                        num_sizes=1 + len(cfg.data.extra_sizes))
         per_rank = len(self.dataset) // self.dist.world_size
         if per_rank < cfg.data.batch_size:
             raise ConfigError(f"data: {len(self.dataset)} clips give {per_rank} per process, fewer than "

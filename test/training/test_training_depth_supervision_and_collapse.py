@@ -155,3 +155,24 @@ def test_variance_focus_below_one_anchors_the_units_of_a_metric_target() -> None
         assert scaled == pytest.approx((1.0 - lam) * np.log(40.0) ** 2, abs=1e-5)
     with pytest.raises(ValueError, match="variance_focus"):
         scale_invariant_log_loss(target, target, variance_focus=1.5)
+
+
+def test_each_batch_is_drawn_at_one_of_the_configured_sizes(tmp_path) -> None:
+    from torch.utils.data import DataLoader
+
+    from training.augment import collate_samples as collate
+    from training.train import ResumableSampler, build_dataset
+
+    cfg = tiny_config("synthetic_hour_teacher_flow", "data.teacher.scale=0", "two_view_flow=dis",
+                      "losses.depth_teacher.weight=0", "losses.flow_distillation.weight=0",
+                      "data.train=[{spec: 'synthetic:seed=3,length=12,height=64,width=96'}]",
+                      "data.extra_sizes=[[96, 64], [32, 128]]")
+    ds = build_dataset(cfg, 3)
+    sampler = ResumableSampler(ds, seed=0, batch_size=2, num_sizes=3)
+    shapes = [tuple(b.images.shape[-2:]) for b in DataLoader(ds, batch_size=2, sampler=sampler, collate_fn=collate,
+                                                             drop_last=True)]
+    assert set(shapes) <= {(64, 96), (96, 64), (32, 128)} and len(set(shapes)) >= 2
+    sampler.set_position(0, 2)  # resuming mid-epoch keeps each later batch's size
+    again = [tuple(b.images.shape[-2:]) for b in DataLoader(ds, batch_size=2, sampler=sampler, collate_fn=collate,
+                                                            drop_last=True)]
+    assert again == shapes[1:]
