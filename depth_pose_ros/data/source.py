@@ -514,15 +514,47 @@ def _make(kind: str, path: Path, opts: dict[str, Any]) -> FrameSource:
 
 
 _SYNTH_INT = ("seed", "length", "height", "width", "num_moving")
-_SYNTH_FLOAT = ("fps", "stereo_baseline")
+_SYNTH_FLOAT = ("fps", "stereo_baseline", "camera_height", "hfov_deg", "pose_jitter_deg", "lighting_noise")
+_SYNTH_BOOL = ("gray", "antialias", "close_traffic")
+_SYNTH_WORLDS = ("street", "room")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _synth_bool(key: str, value: str) -> bool:
+    v = value.lower()
+    if key == "gray":  # historical: anything but a true word is False
+        return v in _TRUE
+    if v not in _TRUE + _FALSE:
+        raise ValueError(f"{key} must be one of 1/0/true/false/yes/no, got {value!r}")
+    return v in _TRUE
+
+
+def _synth_range(key: str, value: str) -> tuple[float, float]:
+    lo, sep, hi = value.partition(":")
+    try:
+        pair = (float(lo), float(hi)) if sep else (float(value), float(value))
+    except ValueError:
+        raise ValueError(f"{key} must be MIN:MAX in m/s (e.g. {key}=3:8) or one number, got {value!r}") from None
+    if not 0 < pair[0] <= pair[1]:
+        raise ValueError(f"{key} must satisfy 0 < MIN <= MAX, got {value!r}")
+    return pair
 
 
 def parse_synthetic_spec(spec: str) -> dict[str, Any]:
-    """``synthetic:seed=1,length=20,height=96,width=320`` -> keyword arguments of SyntheticSequence."""
+    """``synthetic:seed=1,length=20,height=96,width=320`` -> keyword arguments of SyntheticSequence.
+
+    Keys: ``world`` (street | room; default street), integers ``seed length height width num_moving``,
+    numbers ``fps stereo_baseline camera_height hfov_deg pose_jitter_deg lighting_noise``, booleans
+    ``gray antialias close_traffic`` (1/0/true/false/yes/no), ``speed_range=MIN:MAX`` (m/s; one number
+    = constant speed) and ``traffic=dense`` (= ``close_traffic=1``, and ``num_moving=6`` unless given;
+    ``traffic=normal`` changes nothing). Value ranges are checked when the sequence is built.
+    """
     params: dict[str, Any] = {}
     if spec == "synthetic":
         return params
     body = spec[len("synthetic:"):]
+    known = list(_SYNTH_INT + _SYNTH_FLOAT + _SYNTH_BOOL) + ["world", "speed_range", "traffic"]
+    dense = False
     for item in filter(None, (s.strip() for s in body.split(","))):
         key, sep, value = item.partition("=")
         key = key.strip()
@@ -530,17 +562,37 @@ def parse_synthetic_spec(spec: str) -> dict[str, Any]:
             raise ValueError(f"synthetic spec {spec!r}: expected key=value items, got {item!r}")
         value = value.strip()
         try:
+            if key in params or (key == "traffic" and dense):
+                raise ValueError(f"key {key!r} given twice")
             if key in _SYNTH_INT:
                 params[key] = int(value)
             elif key in _SYNTH_FLOAT:
                 params[key] = float(value)
-            elif key == "gray":
-                params[key] = value.lower() in ("1", "true", "yes")
+            elif key in _SYNTH_BOOL:
+                params[key] = _synth_bool(key, value)
+            elif key == "world":
+                if value not in _SYNTH_WORLDS:
+                    raise ValueError(f"world must be one of {list(_SYNTH_WORLDS)}, got {value!r}")
+                params[key] = value
+            elif key == "speed_range":
+                params[key] = _synth_range(key, value)
+            elif key == "traffic":
+                if value not in ("dense", "normal"):
+                    raise ValueError(f"traffic must be 'dense' or 'normal', got {value!r}")
+                dense = value == "dense"
             else:
-                raise ValueError(f"unknown key {key!r} (known: {list(_SYNTH_INT + _SYNTH_FLOAT)} + gray)")
+                raise ValueError(f"unknown key {key!r} (known: {known})")
         except ValueError as exc:
             raise ValueError(f"synthetic spec {spec!r}: {exc}") from None
+    if dense:
+        params["close_traffic"] = True
+        params.setdefault("num_moving", 6)
     return params
+
+
+def _synth_desc(params: dict[str, Any]) -> str:
+    """``k=v,...`` of parsed spec parameters (ranges as MIN:MAX, as they are written in a spec)."""
+    return ",".join(f"{k}={v[0]:g}:{v[1]:g}" if isinstance(v, tuple) else f"{k}={v}" for k, v in params.items())
 
 
 class SequenceSource(FrameSource):
@@ -591,14 +643,17 @@ def _open_synthetic(spec: str, opts: dict[str, Any]) -> FrameSource:
         params["gray"] = bool(opts["gray"])
     from depth_pose_ros.data.synthetic import SyntheticSequence  # written by another module owner
 
-    seq = SyntheticSequence(**params)
+    try:
+        seq = SyntheticSequence(**params)
+    except ValueError as exc:
+        raise ValueError(f"synthetic spec {spec!r}: {exc}") from None
     if isinstance(seq, FrameSource):
         if "frames" in opts:
             seq._frames_option, seq._selection = opts["frames"], None
         return seq
     fps = float(getattr(seq, "fps", params.get("fps", 10.0)) or 10.0)
     stereo = getattr(seq, "stereo_baseline", None)
-    desc = ",".join(f"{k}={v}" for k, v in params.items())
+    desc = _synth_desc(params)
     frames = opts.get("frames")
     if isinstance(frames, str):
         frames = parse_frames(frames)

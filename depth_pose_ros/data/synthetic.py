@@ -2,7 +2,9 @@
 
 ``SyntheticSequence(seed=0, length=100, height=192, width=640)`` is a street seen from a car (road
 with lane markings, kerbs and sidewalks, building blocks with gaps, poles, trees, parked cars and
-``num_moving`` moving cars) at car speeds (5-15 m/s at 10 Hz) with smooth curves. ``seq[i]`` is a
+``num_moving`` moving cars) at car speeds (5-15 m/s at 10 Hz) with smooth curves. With ``world="room"``
+it is indoors instead (:mod:`synthetic_room`: closed rooms with furniture, a handheld camera, no
+sky). ``seq[i]`` is a
 :class:`~depth_pose_ros.data.frame.Frame` with every ground truth the world knows: depth, camera
 pose, forward / backward flow, forward occlusion and moving-object masks (and a right stereo image
 with ``stereo_baseline``). The same seed always gives the same arrays, whatever the order frames
@@ -57,10 +59,11 @@ from depth_pose_ros.data.synthetic_render import Renderer, View, scaled_intrinsi
 from depth_pose_ros.data.synthetic_scene import SyntheticWorld, se3
 
 DEFAULT_HFOV_DEG = 81.5
+WORLDS = ("street", "room")
 
 
 class SyntheticSequence:
-    """A deterministic synthetic driving sequence; ``len(seq)``, ``seq[i] -> Frame``, iteration.
+    """A deterministic synthetic sequence (street or room); ``len(seq)``, ``seq[i] -> Frame``, iteration.
 
     Args:
         seed: everything (layout, trajectory, cars) derives from it.
@@ -68,22 +71,32 @@ class SyntheticSequence:
         height, width: image size; K is scaled to it (see :func:`scaled_intrinsics`).
         gray: HxW gray images instead of HxWx3 RGB.
         fps: frame rate; stamps are ``i / fps``.
-        speed_range: (min, max) ego ground speed in m/s.
-        num_moving: independently moving cars (the first leads in the ego lane, the others oncoming).
+        speed_range: (min, max) ego ground speed in m/s (None: street 5-15, room 0.3-1.2).
+        num_moving: independently moving cars (the first leads in the ego lane, the others oncoming);
+            None = 3. Street only.
         stereo_baseline: metres; renders the right image of a rectified pair (right camera at +x).
-        hfov_deg: horizontal field of view.
-        pose_jitter_deg: amplitude of the smooth pitch/roll oscillation of the car body (0 = none).
+        hfov_deg: horizontal field of view (None: street 81.5, room drawn per seed in [55, 75]).
+        pose_jitter_deg: amplitude of the smooth pitch/roll oscillation of the car body (0 = none;
+            None = 0.2). Street only.
         lighting_noise: std of a per-frame global gain (and a quarter of it as offset); 0 = off.
         antialias: mip-mapped textures (see the module docstring).
-        camera_height: metres above the road.
+        camera_height: metres above the road / floor (None: street 1.65, room drawn per seed in
+            [0.9, 1.7]).
+        world: ``"street"`` (:mod:`synthetic_scene`) or ``"room"`` (indoor, :mod:`synthetic_room`:
+            closed rooms, handheld camera, no sky: every pixel has a depth).
+        close_traffic: street only: the leading cars queue 4-9 m ahead of the camera (see
+            ``SyntheticWorld._moving_car``).
     """
 
     def __init__(self, seed: int = 0, length: int = 100, height: int = 192, width: int = 640,
-                 gray: bool = False, fps: float = 10.0, speed_range: tuple[float, float] = (5.0, 15.0),
-                 num_moving: int = 3, stereo_baseline: Optional[float] = None,
-                 hfov_deg: float = DEFAULT_HFOV_DEG, pose_jitter_deg: float = 0.2,
-                 lighting_noise: float = 0.0, antialias: bool = True, camera_height: float = 1.65) -> None:
-        # length, fps, speed_range, num_moving, pose_jitter_deg, camera_height: SyntheticWorld checks
+                 gray: bool = False, fps: float = 10.0, speed_range: Optional[tuple[float, float]] = None,
+                 num_moving: Optional[int] = None, stereo_baseline: Optional[float] = None,
+                 hfov_deg: Optional[float] = None, pose_jitter_deg: Optional[float] = None,
+                 lighting_noise: float = 0.0, antialias: bool = True, camera_height: Optional[float] = None,
+                 world: str = "street", close_traffic: bool = False) -> None:
+        # length, fps, speed_range, num_moving, pose_jitter_deg, camera_height: the world classes check
+        if world not in WORLDS:
+            raise ValueError(f"world must be one of {list(WORLDS)}, got {world!r}")
         if int(height) < 8 or int(width) < 8:
             raise ValueError(f"height and width must be >= 8 pixels, got height={height} width={width}")
         if stereo_baseline is not None and not stereo_baseline > 0:
@@ -97,12 +110,34 @@ class SyntheticSequence:
         self.fps = float(fps)
         self.stereo_baseline = None if stereo_baseline is None else float(stereo_baseline)
         self.lighting_noise = float(lighting_noise)
-        self.name = f"synthetic:seed={self.seed}"
-        self.K = scaled_intrinsics(self.height, self.width, hfov_deg)
-        self.world = SyntheticWorld(seed=self.seed, length=self.length, fps=self.fps, speed_range=speed_range,
-                                    num_moving=int(num_moving), pose_jitter_deg=pose_jitter_deg,
-                                    camera_height=camera_height)
-        self.renderer = Renderer(self.world, self.K, self.height, self.width, antialias=antialias)
+        self.world_kind = world
+        if world == "room":
+            street_only = {"num_moving": num_moving, "pose_jitter_deg": pose_jitter_deg,
+                           "close_traffic": close_traffic or None}
+            given = sorted(k for k, v in street_only.items() if v is not None)
+            if given:
+                raise ValueError(f"{given} apply to world=street only (the room world is static and its "
+                                 f"camera is handheld)")
+            from depth_pose_ros.data.synthetic_room import RoomRenderer, RoomWorld
+
+            self.name = f"synthetic:world=room,seed={self.seed}"
+            self.world = RoomWorld(seed=self.seed, length=self.length, fps=self.fps,
+                                   speed_range=(0.3, 1.2) if speed_range is None else speed_range,
+                                   camera_height=camera_height)
+            self.hfov_deg = self.world.hfov_deg if hfov_deg is None else float(hfov_deg)
+            self.K = scaled_intrinsics(self.height, self.width, self.hfov_deg)
+            self.renderer = RoomRenderer(self.world, self.K, self.height, self.width, antialias=antialias)
+        else:
+            self.name = f"synthetic:seed={self.seed}"
+            self.hfov_deg = DEFAULT_HFOV_DEG if hfov_deg is None else float(hfov_deg)
+            self.K = scaled_intrinsics(self.height, self.width, self.hfov_deg)
+            self.world = SyntheticWorld(
+                seed=self.seed, length=self.length, fps=self.fps,
+                speed_range=(5.0, 15.0) if speed_range is None else speed_range,
+                num_moving=3 if num_moving is None else int(num_moving),
+                pose_jitter_deg=0.2 if pose_jitter_deg is None else pose_jitter_deg,
+                camera_height=1.65 if camera_height is None else camera_height, close_traffic=close_traffic)
+            self.renderer = Renderer(self.world, self.K, self.height, self.width, antialias=antialias)
         self._views: OrderedDict[int, View] = OrderedDict()
         self._cache_size = 3
 
@@ -128,7 +163,8 @@ class SyntheticSequence:
         return self._frame(i)
 
     def __repr__(self) -> str:
-        return (f"SyntheticSequence(seed={self.seed}, length={self.length}, {self.height}x{self.width}"
+        world = ", world=room" if self.world_kind == "room" else ""
+        return (f"SyntheticSequence(seed={self.seed}{world}, length={self.length}, {self.height}x{self.width}"
                 f"{', gray' if self.gray else ''})")
 
     def stamps(self) -> np.ndarray:

@@ -119,6 +119,8 @@ class Renderer:
         with np.errstate(divide="ignore", invalid="ignore"):
             t_ground = np.float32(-C[1]) / dwy
         ground = (dwy > 1e-7) & (t_ground <= self.max_depth) & (t_ground > self.near)
+        if not getattr(self.world, "ground_plane", True):  # worlds of boxes only (synthetic_room)
+            ground[:] = False
         zbuf = np.where(ground, t_ground, np.float32(np.inf)).astype(np.float32)
         surface = np.where(ground, GROUND, SKY).astype(np.int32)
 
@@ -302,12 +304,14 @@ class Renderer:
         return col * np.float32(0.6 + 0.4 * max(0.0, -self.world.sun[1]))
 
     def _shade_boxes(self, idx: np.ndarray, box: np.ndarray, t: np.ndarray, R_bc: np.ndarray,
-                     o_b: np.ndarray, R_wb: np.ndarray) -> np.ndarray:
+                     o_b: np.ndarray, R_wb: np.ndarray, return_face: bool = False
+                     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Colours of box pixels: face from the hit point in box coordinates, then atlas lookup.
 
         The geometric per-box parameters are packed into one float32 table so that each pixel needs
         a single gather (gathers dominate the cost here); the colour factor (tint x sun shade) is one
-        RGB per box face, gathered once more at the end.
+        RGB per box face, gathered once more at the end. ``return_face`` also returns the face hit
+        per pixel (0..5: -x, -y, -z, +x, +y, +z of the box frame), for renderers that add lighting.
         """
         boxes = self.world.boxes
         n = len(boxes)
@@ -342,4 +346,6 @@ class Renderer:
         tint = boxes.tint[:, [0, 1, 0, 0, 1, 0]]  # faces -x, -y, -z, +x, +y, +z: sides / top tints
         factor = (tint * shade[..., None]).astype(np.float32).reshape(n * 6, 3)
         face = axis + 3 * (p_axis > 0)
+        if return_face:
+            return col * np.take(factor, box * 6 + face, axis=0), face
         return col * np.take(factor, box * 6 + face, axis=0)

@@ -420,7 +420,7 @@ class SyntheticWorld:
 
     def __init__(self, seed: int = 0, length: int = 100, fps: float = 10.0,
                  speed_range: tuple[float, float] = (5.0, 15.0), num_moving: int = 3,
-                 pose_jitter_deg: float = 0.2, camera_height: float = 1.65) -> None:
+                 pose_jitter_deg: float = 0.2, camera_height: float = 1.65, close_traffic: bool = False) -> None:
         if int(length) < 1:
             raise ValueError(f"length must be >= 1, got {length}")
         if not fps > 0:
@@ -438,6 +438,7 @@ class SyntheticWorld:
         self.length = int(length)
         self.fps = float(fps)
         self.camera_height = float(camera_height)
+        self.close_traffic = bool(close_traffic)
         rng = np.random.default_rng([self.seed, 0x5717])
         t = (np.arange(-1, self.length + 1)) / self.fps  # frame times, index 0 = frame -1
         duration = t[-1] - t[0]
@@ -514,13 +515,20 @@ class SyntheticWorld:
     def _moving_car(self, k: int, rng: np.random.Generator, t: np.ndarray) -> MovingCar:
         """Cars 0, 3, 6, ... lead in the ego lane; the others are oncoming and pass the ego.
 
-        Leading car j (k = 3 j) keeps a smoothly varying gap in [15 + 40 j, 45 + 40 j] m, so leading
-        cars never touch each other or the ego. Oncoming cars share one speed and meet the ego at
-        least 1.5 s apart, so their spacing along the lane is constant and at least ~10 m.
+        Leading car j (k = 3 j) keeps a smoothly varying gap (camera to car centre) in
+        [15 + 40 j, 45 + 40 j] m, so leading cars never touch each other or the ego. With
+        ``close_traffic`` the leading cars queue: gap in [6.5 + 11 j, 11.5 + 11 j] m (the first car's
+        rear bumper 4-9 m ahead of the camera, at least ~1 m between bumpers). Oncoming cars share one
+        speed and meet the ego at least 1.5 s apart, so their spacing along the lane is constant and at
+        least ~10 m.
         """
         if k % 3 == 0:
-            base = 15.0 + 40.0 * (k // 3)
-            gap = base + 15.0 + 15.0 * _smooth_signal(rng, t, (8.0, 20.0))
+            if self.close_traffic:
+                base = 6.5 + 11.0 * (k // 3)
+                gap = base + 2.5 + 2.5 * _smooth_signal(rng, t, (8.0, 20.0))
+            else:
+                base = 15.0 + 40.0 * (k // 3)
+                gap = base + 15.0 + 15.0 * _smooth_signal(rng, t, (8.0, 20.0))
             return MovingCar(s=self.ego_s + gap, d=EGO_LANE_D, oncoming=False)
         t_meet = self._next_meet
         self._next_meet += rng.uniform(1.5, 4.0)

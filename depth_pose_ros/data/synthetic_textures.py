@@ -193,7 +193,11 @@ class Atlases:
 ASPHALT, SKY_CLOUDS = 0, 1
 BOX_ATLASES = ("facade_plaster", "facade_brick", "facade_office", "car_body", "car_top", "glass",
                "metal", "foliage", "bark", "roof")
-ATLAS_INDEX = {name: i for i, name in enumerate(BOX_ATLASES)}
+# Indoor textures of the room world (:mod:`synthetic_room`). Packed after BOX_ATLASES and generated from
+# their own seed, so the street atlases (and street images) are unchanged by them.
+ROOM_ATLASES = ("wood", "carpet", "tiles", "paint", "ceiling_tiles", "books", "screen", "fabric", "poster",
+                "cardboard", "window", "lamp")
+ATLAS_INDEX = {name: i for i, name in enumerate(BOX_ATLASES + ROOM_ATLASES)}
 
 # Road cross-section (metres from the centreline; the same on both sides). The road frame atlas
 # covers |d| <= ROAD_ATLAS_HALF; beyond it the outermost column (grass verge) repeats.
@@ -345,6 +349,120 @@ def _box_atlas(name: str, rng: np.random.Generator) -> tuple[np.ndarray, float]:
     raise ValueError(f"unknown box atlas {name!r}")
 
 
+def _room_atlas(name: str, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """(image, texel size in metres) of the indoor atlas ``name`` (columns = u, rows = v; boxes tint it).
+
+    Floors / tops are sampled with u = box x, v = box z; sides with u along the face, v = height above
+    the box bottom. Every pattern period divides the tile, so all of them tile seamlessly.
+    """
+    if name == "wood":  # 2.56 m tile at 1 cm: planks 16 cm wide along u, grain, end joints, tone per plank
+        n = 256
+        y = np.arange(n)[:, None]
+        x = np.arange(n)[None, :]
+        plank = y // 16
+        tone = rng.random(16).astype(np.float32)
+        joint_at = rng.integers(0, n, 16)
+        low = periodic_noise((n, n), rng, 40, 256)
+        grain = 0.5 + 0.5 * np.sin(2 * np.pi * (y / 5.3 + 1.5 * low + 0.1 * plank))
+        fine = periodic_noise((n, n), rng, 1.5, 8)
+        v = 0.55 + 0.18 * tone[plank] + 0.08 * grain + 0.04 * fine
+        seam = (np.mod(y, 16) == 0) | (np.abs(x - joint_at[plank]) < 1)
+        v = np.where(seam, v * 0.55, v)
+        return np.stack([v, 0.72 * v, 0.48 * v], axis=-1), 0.01
+    if name == "carpet":
+        n = 256
+        v = 0.55 + 0.1 * periodic_noise((n, n), rng, 1.2, 4) + 0.06 * periodic_noise((n, n), rng, 16, 200)
+        return np.repeat(v[..., None], 3, axis=2), 0.01
+    if name == "tiles":  # 5.12 m at 1 cm: 32 cm tiles, grout, tone per tile
+        n = 512
+        y = np.arange(n)[:, None]
+        x = np.arange(n)[None, :]
+        tone = rng.random((16, 16)).astype(np.float32)
+        t = tone[y // 32, x // 32]
+        grout = (np.mod(y, 32) < 1) | (np.mod(x, 32) < 1)
+        v = 0.78 + 0.08 * t + 0.025 * periodic_noise((n, n), rng, 2, 30)
+        v = np.where(grout, 0.45, v)
+        return np.repeat(v[..., None], 3, axis=2), 0.01
+    if name == "paint":  # interior paint: faint roller texture and stains, skirting board at the bottom
+        n = 256
+        y = (np.arange(n) + 0.5)[:, None] * 0.02
+        v = 0.86 + 0.02 * periodic_noise((n, n), rng, 1.5, 10) + 0.02 * periodic_noise((n, n), rng, 20, 256)
+        skirting = (y >= 0.05) & (y < 0.15)
+        v = np.where(skirting, 0.95 + 0.0 * v, v) * np.where(np.abs(y - 0.15) < 0.011, 0.7, 1.0)
+        return np.repeat(v[..., None], 3, axis=2), 0.02
+    if name == "ceiling_tiles":  # 64 cm acoustic tiles with speckle on a 5.12 m tile
+        n = 512
+        y = np.arange(n)[:, None]
+        x = np.arange(n)[None, :]
+        speck = periodic_noise((n, n), rng, 1.0, 3)
+        grid = (np.mod(y, 64) < 2) | (np.mod(x, 64) < 2)
+        v = 0.86 + 0.05 * speck
+        v = np.where(grid, 0.7, v)
+        return np.repeat(v[..., None], 3, axis=2), 0.01
+    if name == "books":  # 2.56 m x 0.32 m at 5 mm: spines of random width / colour / height, dark above
+        h, w = 64, 512
+        y = (np.arange(h) + 0.5)[:, None] * 0.005
+        edges = np.cumsum(rng.integers(4, 12, 200))
+        edges = edges[edges < w - 4]
+        idx = np.searchsorted(edges, np.arange(w), side="right")
+        k = len(edges) + 1
+        col = rng.uniform(0.15, 0.9, (k, 3)).astype(np.float32)
+        height = rng.uniform(0.17, 0.3, k)
+        spine = col[idx][None, :, :] * (0.9 + 0.1 * periodic_noise((h, w), rng, 1, 6))[..., None]
+        gap = np.isin(np.arange(w), edges)[None, :, None]
+        spine = np.where(gap, spine * 0.5, spine)
+        above = (y > height[idx][None, :])[..., None]
+        return np.where(above, np.float32(0.08), spine), 0.005
+    if name == "screen":  # 0.64 m x 0.64 m at 2.5 mm: dark desktop with a few bright windows
+        n = 256
+        img = np.broadcast_to(np.array([0.08, 0.1, 0.16], np.float32), (n, n, 3)).copy()
+        img += 0.05 * periodic_noise((n, n), rng, 30, 256)[..., None]
+        for _ in range(6):
+            x0, y0 = rng.integers(0, n - 40, 2)
+            w, h = rng.integers(30, 120, 2)
+            c = rng.uniform(0.35, 0.95, 3).astype(np.float32)
+            img[y0:y0 + h, x0:x0 + w] = c
+            img[y0 + 2:y0 + h - 2:6, x0 + 4:x0 + w - 4] *= 0.4  # text lines
+        return img, 0.0025
+    if name == "fabric":
+        n = 128
+        x = np.arange(n)[None, :]
+        y = np.arange(n)[:, None]
+        weave = 0.04 * (np.mod(x + y, 4) < 2)
+        v = 0.6 + weave + 0.06 * periodic_noise((n, n), rng, 1.5, 12) + 0.05 * periodic_noise((n, n), rng, 16, 128)
+        return np.repeat(v[..., None], 3, axis=2), 0.005
+    if name == "poster":  # 1.024 m at 4 mm: colourful blobs, stripes and a frame band
+        n = 256
+        img = np.zeros((n, n, 3), np.float32)
+        for c in range(3):
+            img[..., c] = 0.5 + 0.2 * periodic_noise((n, n), rng, 20, 256, slope=1.5)
+        yy, xx = np.mgrid[0:n, 0:n]
+        for _ in range(8):
+            cx, cy, r = rng.integers(0, n, 2).tolist() + [int(rng.integers(8, 50))]
+            d2 = np.minimum(np.abs(xx - cx), n - np.abs(xx - cx)) ** 2 + np.minimum(np.abs(yy - cy), n - np.abs(yy - cy)) ** 2
+            img[d2 < r * r] = rng.uniform(0.1, 0.95, 3)
+        return img, 0.004
+    if name == "cardboard":
+        n = 128
+        v = 0.7 + 0.05 * periodic_noise((n, n), rng, 1, 6) + 0.06 * periodic_noise((n, n), rng, 12, 128)
+        x = np.arange(n)[None, :]
+        v = v * (1 - 0.04 * (np.mod(x, 4) < 2))
+        return np.stack([v, 0.8 * v, 0.58 * v], axis=-1), 0.005
+    if name == "window":  # frosted bright panes of 64 cm with white frame bars (1.28 m at 1 cm)
+        n = 128
+        y = np.arange(n)[:, None]
+        x = np.arange(n)[None, :]
+        bar = (np.mod(x, 64) < 4) | (np.mod(y, 64) < 4)
+        pane = 1.0 + 0.04 * periodic_noise((n, n), rng, 4, 64) - 0.15 * (y / n)
+        v = np.where(bar, 0.9, pane)
+        return np.stack([v, v, 1.05 * v], axis=-1), 0.01
+    if name == "lamp":
+        n = 32
+        v = 1.0 + 0.02 * periodic_noise((n, n), rng, 1, 8)
+        return np.stack([v, 0.97 * v, 0.9 * v], axis=-1), 0.02
+    raise ValueError(f"unknown room atlas {name!r}")
+
+
 @functools.lru_cache(maxsize=1)
 def atlases() -> Atlases:
     """The process-wide atlases (generated once, deterministic: a fixed texture seed)."""
@@ -356,8 +474,10 @@ def atlases() -> Atlases:
     for name in BOX_ATLASES:
         img, texel = _box_atlas(name, rng)
         boxes.append((np.clip(img, 0, 1), texel))
-    return Atlases(
-        gray=PackedTextures([(np.clip(asphalt, 0, 1), 0.02), (np.clip(sky, 0, 1), 2 * np.pi / 512)]),
-        road=PackedTextures([(_road_atlas(rng), ROAD_TEXEL)]),
-        boxes=PackedTextures(boxes),
-    )
+    gray = PackedTextures([(np.clip(asphalt, 0, 1), 0.02), (np.clip(sky, 0, 1), 2 * np.pi / 512)])
+    road = PackedTextures([(_road_atlas(rng), ROAD_TEXEL)])
+    room_rng = np.random.default_rng(_TEXTURE_SEED + 1)  # after the street draws: street atlases unchanged
+    for name in ROOM_ATLASES:
+        img, texel = _room_atlas(name, room_rng)
+        boxes.append((np.clip(img, 0, 1).astype(np.float32), texel))
+    return Atlases(gray=gray, road=road, boxes=PackedTextures(boxes))
