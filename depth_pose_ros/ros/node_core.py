@@ -302,7 +302,8 @@ class DepthPoseCore:
         self.get_logger().info(
             f"ready: {self._image_topic} [{kind.__name__}, {describe_qos(qos_image)}] + "
             f"{self.resolve_topic_name(s.camera_info_topic)}; model: {self.model_source}; input "
-            f"{est.height}x{est.width} ({est.input_fit}) on {est.device}, flow {est.flow_source}, scale {est.scale.source} "
+            f"{est.height}x{est.width} ({est.input_fit}) on {est.device}, flow {est.flow_source}, "
+            f"scale {est.scale.source} "
             f"(warm-up: {s.scale_warmup}); outputs at the {s.output_size} size, "
             f"{describe_qos(qos_from_name(s.qos_output))}"
             + (f", tf via {self.tf.backend}" if self.tf else ""))
