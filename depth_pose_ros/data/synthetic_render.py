@@ -77,6 +77,8 @@ def scaled_intrinsics(height: int, width: int, hfov_deg: float) -> np.ndarray:
 class Renderer:
     """Renders views of a :class:`SyntheticWorld` at one resolution and intrinsics."""
 
+    room_atlases = False  # True: the atlases with the indoor textures (synthetic_room.RoomRenderer)
+
     def __init__(self, world: SyntheticWorld, K: np.ndarray, height: int, width: int,
                  antialias: bool = True, max_depth: float = 300.0, near: float = 0.05) -> None:
         self.world = world
@@ -94,7 +96,7 @@ class Renderer:
         rays[2] = 1.0
         self.rays = rays.reshape(3, -1)  # (3, H*W), z = 1: ray parameter == z-depth
         self.ray_norm = np.linalg.norm(self.rays, axis=0)
-        self.atlases: Atlases = atlases()
+        self.atlases: Atlases = atlases(room=True) if self.room_atlases else atlases()
 
     def __getstate__(self) -> dict:
         # The atlases (tens of MiB, docs/bench_synthetic.md) are a process-wide cache: rebuild them instead
@@ -105,7 +107,7 @@ class Renderer:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self.atlases = atlases()
+        self.atlases = atlases(room=True) if self.room_atlases else atlases()
 
     # ---- visibility ------------------------------------------------------------------------------
     def render(self, T_world_cam: np.ndarray, frame: int, with_image: bool = True) -> View:

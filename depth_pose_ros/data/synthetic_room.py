@@ -777,6 +777,7 @@ class RoomWorld:
         near = self.clearance[cand[:, 0], cand[:, 1]] < 0.9
         wp = [cells[rng.integers(len(cells))]]
         total = 0.0
+        restarts = 0
         while total < need:
             cur = wp[-1]
             pick = None
@@ -799,10 +800,14 @@ class RoomWorld:
                         break
                 if pick is not None:
                     break
+            if pick is None and len(wp) == 1:  # a start in a pocket: start somewhere else
+                restarts += 1
+                if restarts > 50:
+                    raise RuntimeError(f"room world seed {self.seed}: no free path from any start point")
+                wp = [cells[rng.integers(len(cells))]]
+                continue
             if pick is None:  # cornered: go back where we came from
-                pick = wp[-2] if len(wp) > 1 else cur + 0.0
-                if len(wp) == 1:
-                    raise RuntimeError(f"room world seed {self.seed}: no free path from the start point")
+                pick = wp[-2]
             total += float(np.linalg.norm(pick - cur))
             wp.append(pick)
         return np.array(wp)
@@ -906,6 +911,8 @@ class RoomWorld:
 
 class RoomRenderer(Renderer):
     """:class:`Renderer` with indoor lighting: box shading times ambient + point lights; emissive boxes."""
+
+    room_atlases = True
 
     def _shade(self, R_wc: np.ndarray, C: np.ndarray, zbuf: np.ndarray, surface: np.ndarray,
                R_bc: np.ndarray, o_b: np.ndarray, R_wb: np.ndarray) -> np.ndarray:

@@ -464,8 +464,8 @@ def _room_atlas(name: str, rng: np.random.Generator) -> tuple[np.ndarray, float]
 
 
 @functools.lru_cache(maxsize=1)
-def atlases() -> Atlases:
-    """The process-wide atlases (generated once, deterministic: a fixed texture seed)."""
+def _street_textures() -> tuple[PackedTextures, PackedTextures, list[tuple[np.ndarray, float]]]:
+    """Gray and road atlases and the level-0 box textures of the street (one fixed texture seed)."""
     rng = np.random.default_rng(_TEXTURE_SEED)
     asphalt = 0.5 + 0.11 * periodic_noise((1024, 1024), rng, 1.5, 24) + 0.07 * periodic_noise(
         (1024, 1024), rng, 24, 512)
@@ -476,8 +476,22 @@ def atlases() -> Atlases:
         boxes.append((np.clip(img, 0, 1), texel))
     gray = PackedTextures([(np.clip(asphalt, 0, 1), 0.02), (np.clip(sky, 0, 1), 2 * np.pi / 512)])
     road = PackedTextures([(_road_atlas(rng), ROAD_TEXEL)])
-    room_rng = np.random.default_rng(_TEXTURE_SEED + 1)  # after the street draws: street atlases unchanged
-    for name in ROOM_ATLASES:
-        img, texel = _room_atlas(name, room_rng)
-        boxes.append((np.clip(img, 0, 1).astype(np.float32), texel))
+    return gray, road, boxes
+
+
+@functools.lru_cache(maxsize=2)
+def atlases(room: bool = False) -> Atlases:
+    """The process-wide atlases (generated once, deterministic: a fixed texture seed).
+
+    ``room=True`` also packs :data:`ROOM_ATLASES` after the street box textures (same indices for
+    those; generated from their own seed), for the room world; the street renderer keeps the smaller
+    street-only set (docs/bench_synthetic.md: sizes).
+    """
+    gray, road, boxes = _street_textures()
+    boxes = list(boxes)
+    if room:
+        room_rng = np.random.default_rng(_TEXTURE_SEED + 1)
+        for name in ROOM_ATLASES:
+            img, texel = _room_atlas(name, room_rng)
+            boxes.append((np.clip(img, 0, 1).astype(np.float32), texel))
     return Atlases(gray=gray, road=road, boxes=PackedTextures(boxes))
