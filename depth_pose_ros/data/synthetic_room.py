@@ -819,7 +819,7 @@ class RoomWorld:
         duration = t[-1] - t[0]
         need = v_hi * duration * 1.3 + 2.0
         ds = 0.02
-        for attempt in range(12):
+        for _attempt in range(12):
             wp = self._path(rng, need)
             seg = np.linalg.norm(np.diff(wp, axis=0), axis=1)
             s_wp = np.concatenate([[0.0], np.cumsum(seg)])

@@ -439,7 +439,8 @@ def _room_atlas(name: str, rng: np.random.Generator) -> tuple[np.ndarray, float]
         yy, xx = np.mgrid[0:n, 0:n]
         for _ in range(8):
             cx, cy, r = rng.integers(0, n, 2).tolist() + [int(rng.integers(8, 50))]
-            d2 = np.minimum(np.abs(xx - cx), n - np.abs(xx - cx)) ** 2 + np.minimum(np.abs(yy - cy), n - np.abs(yy - cy)) ** 2
+            dx, dy = np.abs(xx - cx), np.abs(yy - cy)
+            d2 = np.minimum(dx, n - dx) ** 2 + np.minimum(dy, n - dy) ** 2  # periodic distance
             img[d2 < r * r] = rng.uniform(0.1, 0.95, 3)
         return img, 0.004
     if name == "cardboard":

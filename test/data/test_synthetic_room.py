@@ -103,7 +103,8 @@ def test_flow_is_the_rigid_motion_of_the_static_room(room: SyntheticSequence) ->
     pts = np.stack([(uu - K[0, 2]) / K[0, 0] * z, (vv - K[1, 2]) / K[1, 1] * z, z], axis=-1)
     T = np.linalg.inv(g.T_world_cam) @ f.T_world_cam
     m = pts @ T[:3, :3].T + T[:3, 3]
-    flow = np.stack([K[0, 0] * m[..., 0] / m[..., 2] + K[0, 2] - uu, K[1, 1] * m[..., 1] / m[..., 2] + K[1, 2] - vv], -1)
+    flow = np.stack([K[0, 0] * m[..., 0] / m[..., 2] + K[0, 2] - uu,
+                     K[1, 1] * m[..., 1] / m[..., 2] + K[1, 2] - vv], -1)
     ok = ~f.occlusion_next
     assert ok.mean() > 0.5
     assert np.abs(f.flow_next - flow)[ok].max() < 0.01
