@@ -1,4 +1,4 @@
-"""The one object that carries a camera frame between layers (DESIGN.md: no ad-hoc dicts).
+"""The one object that carries a camera frame between layers (no dicts of ad-hoc keys crossing layers).
 
 Conventions (shared by every reader and by the synthetic world):
 * ``image`` is HxWx3 uint8 RGB or HxW uint8 gray, exactly as stored (no resizing).

@@ -31,7 +31,7 @@ import numpy as np
 
 from depth_pose_ros.data.frame import Frame
 from depth_pose_ros.data.source import FrameSelection, FrameSource, read_depth_png, read_image
-from depth_pose_ros.eval.trajectory_io import read_kitti_poses  # one reader for GT and predictions
+from depth_pose_ros.data.trajectory_io import read_kitti_poses  # one reader for GT and predictions
 
 __all__ = [
     "KittiOdometry",

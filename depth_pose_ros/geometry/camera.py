@@ -1,8 +1,9 @@
 """Pinhole camera helpers in torch (batched, differentiable) plus intrinsics arithmetic.
 
-Conventions (DESIGN.md): pixel centres sit at integer coordinates, x right, y down; the camera
-optical frame has z forward. Depth is the z coordinate (not the ray length) in metres. Tensors are
-BxCxHxW; intrinsics are Bx3x3 in torch (a single 3x3 is accepted where noted).
+Conventions (those of the original design sketch, shared/DESIGN.md, outside this repository): pixel
+centres sit at integer coordinates, x right, y down; the camera optical frame has z forward. Depth is the
+z coordinate (not the ray length) in metres. Tensors are BxCxHxW; intrinsics are Bx3x3 in torch (a
+single 3x3 is accepted where noted).
 
 Why these helpers exist in one place: every warping loss, the rigid flow, the PnP fallback and the
 point-cloud output backproject and project pixels, and a half-pixel disagreement between two copies

@@ -1,7 +1,7 @@
 """Rigid transforms and rotation parameterisations, torch (batched, differentiable) and numpy.
 
-Pose convention (DESIGN.md): a 4x4 ``T_a_b`` maps points expressed in frame ``b`` into frame ``a``:
-``X_a = R_a_b X_b + t_a_b``. So ``compose(T_a_b, T_b_c) = T_a_c`` and ``invert(T_a_b) = T_b_a``.
+Pose convention (docs/architecture.md, "Pose naming"): a 4x4 ``T_a_b`` maps points expressed in frame
+``b`` into frame ``a``: ``X_a = R_a_b X_b + t_a_b``. So ``compose(T_a_b, T_b_c) = T_a_c`` and ``invert(T_a_b) = T_b_a``.
 
 The torch functions are used inside training losses (PoseNet outputs an axis-angle vector), so they
 must stay finite and have finite gradients at zero rotation, where the textbook formulas divide by

@@ -127,7 +127,7 @@ class EstimatorConfig:
     """Everything the streaming estimator needs besides the network weights."""
 
     # The trained network input size: the pixel count (and, for input_fit crop / stretch, the exact size)
-    # of the network input; frames are resized to the network input and K scaled.
+    # of the network input; frames are resized (crop: then centre-cropped) to the network input, K following.
     height: int = 192
     width: int = 640
     input_fit: InputFit = "aspect"  # see INPUT_FITS

@@ -16,15 +16,18 @@ One :meth:`Estimator.step` per camera frame (han2021's inference path), as named
 6. **pose**: two-view geometry (essential matrix, cheirality, triangulation) -- or the rotation only
    when there is too little parallax to triangulate, or the model's PoseNet for methods without flow;
 7. **scale**: the step's translation length carried from the previous pair through the points both
-   pairs triangulate in their shared frame (``scale_source = "geometry"``), else from aligning the
+   pairs triangulate in their shared frame (:class:`~depth_pose_ros.pipeline.scale_chain.ScaleChain`,
+   ``pose.scale_propagation: geometry``; ``Result.scale_source == "geometry"``), else from aligning the
    network depth to the triangulation (``"depth"``), else the last step (``"constant_velocity"``);
    the network depth is kept in the same units; an optional metric source (road plane of the
-   triangulated points, or stereo) turns the units into metres;
+   triangulated points, or stereo) gives the factor from those units to metres;
 8. **result**: everything finite, poses in the convention of ``docs/architecture.md``.
 
-The odometry is accumulated in the geometry's own units; the published trajectory and depth are
-multiplied by the current metric factor, so a metric source that converges after a few frames makes
-the whole trajectory metric, not only its later steps.
+Each step enters the trajectory (``T_world_cam``) multiplied by the metric factor known at that step
+(1 before the metric source's first observation); poses already handed out are never rescaled, so a
+factor that arrives or changes later bends no past pose and the odometry stays continuous (REP 105):
+steps taken before the first observation stay in monocular units. The depth of each result is
+multiplied by the current factors (network depth -> odometry units -> metres).
 """
 from __future__ import annotations
 

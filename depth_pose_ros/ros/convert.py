@@ -3,8 +3,9 @@
 cv_bridge and sensor_msgs_py are not available as PyPI wheels, and the estimator only needs a few
 encodings, so the conversions live here (and nowhere else: every node uses these functions).
 
-Conventions (DESIGN.md): images come out as HxWx3 uint8 **RGB** or HxW gray (uint8 / uint16), depth
-as HxW float32 metres, intrinsics as 3x3 float64, poses as 4x4 float64 ``T_target_source`` matrices.
+Conventions (those of the original design sketch, shared/DESIGN.md, outside this repository): images come
+out as HxWx3 uint8 **RGB** or HxW gray (uint8 / uint16), depth as HxW float32 metres, intrinsics as 3x3
+float64, poses as 4x4 float64 ``T_target_source`` matrices (docs/architecture.md, "Pose naming").
 Numbers given where a message wants a stamp are seconds (float); a ``builtin_interfaces/Time`` or an
 ``rclpy.time.Time`` is accepted as well; ``None`` means the zero stamp.
 
