@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Order is the order shown in --help.
-COMMANDS = ("demo", "run", "vo", "eval", "train", "export", "synth")
+COMMANDS = ("demo", "run", "vo", "eval", "train", "finetune", "export", "synth")
 
 
 def build_parser() -> argparse.ArgumentParser:
