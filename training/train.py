@@ -690,7 +690,11 @@ class Trainer:
         if self.dist.is_main and cfg.log.progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=cfg.steps, initial=self.state.step, dynamic_ncols=True, desc=cfg.method)
+            if cfg.max_minutes > 0:  # a time budget: the bar (and its ETA) counts step seconds, not steps
+                bar = tqdm(total=round(60.0 * cfg.max_minutes), initial=round(self.state.train_seconds), unit="s",
+                           dynamic_ncols=True, desc=cfg.method)
+            else:
+                bar = tqdm(total=cfg.steps, initial=self.state.step, dynamic_ncols=True, desc=cfg.method)
         last_loss = float("nan")
         saved: list[Path] = []
         batches = self._batches()
@@ -713,8 +717,8 @@ class Trainer:
                 if want_scalars:
                     self._guard(self.guard.observe_step(result.diagnostics, recoveries(self.state.extra)))
                 if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{last_loss:.4f}", skipped=self.state.nan_skipped)
+                    bar.update(seconds if cfg.max_minutes > 0 else 1)
+                    bar.set_postfix(step=self.state.step, loss=f"{last_loss:.4f}", skipped=self.state.nan_skipped)
                 if cfg.eval.every and self.state.step % cfg.eval.every == 0:
                     self.run_eval()
                 if cfg.checkpoint.every and self.state.step % cfg.checkpoint.every == 0 and self.state.step < cfg.steps:

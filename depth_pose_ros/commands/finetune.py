@@ -166,9 +166,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"fine-tuning {from_ckpt} for {budget} in {run_dir} (resumed automatically when it holds checkpoints); "
           f"+{args.synthetic} synthetic worlds; network sizes "
           f"{[[cfg.data.height, cfg.data.width]] + cfg.data.extra_sizes}", flush=True)
-    if args.minutes and not args.steps:
-        print("the bar counts steps against no fixed total; training stops after the minutes of step time",
-              flush=True)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "finetune.yaml").write_text(cfg.to_yaml())  # the config used (the Trainer writes config.yaml too)
