@@ -123,7 +123,8 @@ def test_kitti_06_two_view_accuracy_targets(kitti_vo):
 @pytest.mark.data
 def test_cli_vo_kitti_short_run(kitti_odometry_dir, tmp_path):
     out, js = tmp_path / "traj.txt", tmp_path / "m.json"
-    rc = cli_main(["vo", str(kitti_odometry_dir), "--frames", "0:4", "--out", str(out), "--json", str(js)])
+    rc = cli_main(["vo", str(kitti_odometry_dir), "--sequence", "06", "--frames", "0:4", "--out", str(out),
+                   "--json", str(js)])
     assert rc == 0
     rows = np.loadtxt(out)
     assert rows.shape == (4, 12)
