@@ -19,7 +19,6 @@ Metrics a source cannot support (no GT flow, no poses) are left out. Results go 
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from depth_pose_ros.geometry.pose_error import rotation_error_deg, translation_d
 from depth_pose_ros.geometry.se3 import invert_np
 from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewStatus, estimate_two_view
 from depth_pose_ros.nets.model import DepthFlowNet
+from depth_pose_ros.utils.json_output import dumps
 from training.augment import make_sample
 from training.config import AugmentConfig, SourceConfig
 
@@ -167,6 +167,5 @@ def evaluate(model: DepthFlowNet, data: HeldOut, two_view: Optional[TwoViewConfi
 
 def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
     """Append one JSON line (creating the file); NaN is written as null."""
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
     with open(path, "a") as f:
-        f.write(json.dumps(clean) + "\n")
+        f.write(dumps(record, indent=None) + "\n")

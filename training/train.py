@@ -54,6 +54,7 @@ from depth_pose_ros.nets.checkpoint import load_model, save_model
 from depth_pose_ros.nets.model import ClipOutput, DepthFlowNet, FlowOutput, build_model
 from depth_pose_ros.nets.pose import PoseOutput
 from depth_pose_ros.utils.config import ConfigError, dict_diff
+from depth_pose_ros.utils.json_output import jsonable as _jsonable
 from depth_pose_ros.utils.paths import REPO_ROOT
 from training import distributed
 from training.augment import AugmentedClips, TrainBatch, collate_samples
@@ -332,12 +333,6 @@ class TrainSummary:
     checkpoints: list[Path] = field(default_factory=list)
     evals: list[dict[str, Any]] = field(default_factory=list)
     skipped_frames: list[tuple[str, int, str]] = field(default_factory=list)  # (source, index, reason)
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 class Trainer:

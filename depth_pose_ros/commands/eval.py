@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
+from depth_pose_ros.utils.json_output import jsonable as _jsonable
+
 FLOW_PRED_SUFFIXES = (".npy", ".png")
 DEPTH_SUFFIXES = (".npy", ".png")
 
@@ -27,19 +29,6 @@ DEPTH_SUFFIXES = (".npy", ".png")
 # ----------------------------------------------------------------------------------------------
 # output helpers
 # ----------------------------------------------------------------------------------------------
-def _jsonable(x: Any) -> Any:
-    """Plain JSON types; NaN / inf become null (strict JSON has no NaN)."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if hasattr(x, "item") and not isinstance(x, (str, bytes)):  # numpy scalar
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, Path):
-        return str(x)
-    return x
 
 
 def _write_json(path: Optional[str], payload: dict) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from depth_pose_ros.pipeline.result import OUTPUT_SIZES
+from depth_pose_ros.utils.json_output import jsonable as _jsonable
 
 
 def write_run_outputs(run, out: Path, metrics: dict[str, Any], trajectory_formats=("tum", "kitti")) -> None:
@@ -32,7 +33,7 @@ def write_run_outputs(run, out: Path, metrics: dict[str, Any], trajectory_format
 
     out.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out / "summary.png"), cv2.cvtColor(summary_image(run), cv2.COLOR_RGB2BGR))
-    (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2) + "\n")
+    (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2, allow_nan=False) + "\n")
     if run.cloud_xyz:
         write_ply(out / "scene.ply", np.concatenate(run.cloud_xyz), np.concatenate(run.cloud_rgb))
     poses = np.stack(run.poses)
@@ -42,18 +43,6 @@ def write_run_outputs(run, out: Path, metrics: dict[str, Any], trajectory_format
         write_kitti_poses(out / "trajectory_kitti.txt", poses)
 
 
-def _jsonable(x: Any) -> Any:
-    import numpy as np
-
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return x
 
 
 def _intrinsics(text: str | None):

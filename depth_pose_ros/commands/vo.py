@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
+
+from depth_pose_ros.utils.json_output import jsonable as _jsonable
 
 # Same names as geometry.two_view.RANSAC_METHODS (not imported here: it would pull in torch and cv2
 # just to build the parser; TwoViewConfig validates the value again).
@@ -21,17 +22,6 @@ REPORT_KEYS = ("num_frames", "rot_err_deg_per_frame", "tdir_err_deg_median", "at
                "path_length_m", "ms_per_frame", "flow_ms_per_frame", "geometry_ms_per_frame")
 
 
-def _jsonable(x: Any) -> Any:
-    """Plain JSON types; NaN / inf become null (strict JSON has no NaN)."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def run(args: argparse.Namespace) -> int:
