@@ -69,6 +69,13 @@ def build_estimator(checkpoint: Optional[str] = None, overrides: Sequence[str] =
     from depth_pose_ros.pipeline.estimator import Estimator
 
     if path is not None:
+        trained = model_settings(path)
+        if "height" in trained and "width" in trained:
+            ratio = (cfg.height * cfg.width) / float(int(trained["height"]) * int(trained["width"]))
+            if not 0.5 <= ratio <= 2.0:
+                warn(f"network input {cfg.height}x{cfg.width} has {ratio:.2g}x the pixels of the size {path} was "
+                     f"trained at ({trained['height']}x{trained['width']}): the network learned depth and flow at "
+                     "that pixel scale and is untested at this one; leave height/width unset to use the trained size")
         return Estimator.from_checkpoint(path, cfg, map_location=cfg.device), f"checkpoint {path}"
     if not allow_untrained:
         raise FileNotFoundError(f"no checkpoint given and no shipped default model in models/{DEFAULT_MODEL}/")

@@ -129,3 +129,15 @@ def test_size_change_with_online_refinement_and_a_cached_size_per_camera():
     assert est.refiner is not None and est.refiner.last_stats is not None
     assert len(est.refiner.buffer) == 3 and est.refiner.buffer[0][0].shape[-2:] == (96, 128)
     assert est.input_size((240, 320)) == (96, 128) and (240, 320, "aspect") in est._input_sizes
+
+
+def test_an_input_far_from_the_trained_pixel_count_is_warned_about_once_at_build() -> None:
+    from depth_pose_ros.pipeline.factory import build_estimator
+
+    said: list[str] = []
+    build_estimator("models/default", warn=said.append)
+    assert said == []  # the folder's own size
+    build_estimator("models/default", overrides=["height=96", "width=256"], warn=said.append)
+    assert said == []  # 2x the pixels is still within the trained scale
+    build_estimator("models/default", overrides=["height=128", "width=416"], warn=said.append)
+    assert len(said) == 1 and "128x416" in said[0] and "64x192" in said[0] and "4.3x" in said[0]
