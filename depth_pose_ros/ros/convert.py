@@ -383,11 +383,13 @@ def camera_info_to_K(msg: CameraInfo) -> np.ndarray:
     if K.size != 9:
         raise ConversionError(f"camera_info: k has {K.size} values, expected 9")
     K = K.reshape(3, 3)
-    if not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0 or abs(K[2, 2] - 1.0) > 1e-9:
-        raise ConversionError(
-            f"camera_info: k is not a valid pinhole matrix (fx={K[0, 0]}, fy={K[1, 1]}, k[8]={K[2, 2]});"
-            " is the camera calibrated?"
-        )
+    bad = [f"k[{i}]={v}" for i, v in enumerate(K.ravel()) if not np.isfinite(v)]
+    bad += [f"{n}={K[i, i]} (must be > 0)" for i, n in ((0, "fx"), (1, "fy")) if np.isfinite(K[i, i]) and K[i, i] <= 0]
+    bad += [f"k[{i}]={K.ravel()[i]} (must be {want})" for i, want in ((6, 0), (7, 0), (8, 1))
+            if np.isfinite(K.ravel()[i]) and abs(K.ravel()[i] - want) > 1e-9]
+    if bad:
+        raise ConversionError(f"camera_info: k is not a valid pinhole matrix: {', '.join(bad)}; "
+                              "is the camera calibrated?")
     return K
 
 

@@ -471,3 +471,19 @@ def test_stats_scale_warmup_status_and_held_frames():
     values = {kv.key: kv.value for kv in diagnostic_array(r, 1.0, "n", "c").status[0].values}
     assert (values["scale_status"], values["metric_scale"], values["total_held"]) == ("converged", "6.5000", "1")
     assert NodeStats().report(1.0).scale_status == "monocular"  # no metric source: nothing to wait for
+
+
+@pytest.mark.parametrize("index, value, says", [(2, math.inf, "k[2]=inf"), (0, -5.0, "fx=-5.0 (must be > 0)"),
+                                                (4, math.nan, "k[4]=nan"), (8, 0.0, "k[8]=0.0 (must be 1)")])
+def test_a_bad_camera_info_k_is_named_by_its_bad_value(index: int, value: float, says: str) -> None:
+    from depth_pose_ros.ros.convert import ConversionError, camera_info_to_K, make_camera_info
+
+    K = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
+    msg = make_camera_info(K, 640, 480)
+    k = list(msg.k)
+    k[index] = value
+    msg.k = k
+    with pytest.raises(ConversionError) as err:
+        camera_info_to_K(msg)
+    assert says in str(err.value)
+    assert "k[0]" not in str(err.value) or index == 0  # only the bad values are named
