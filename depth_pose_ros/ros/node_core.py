@@ -112,6 +112,25 @@ LARGE_FRAME_HINT = ("frames of about 1 MB and more are mostly lost under best-ef
                     "with a reliable camera publisher set qos.image: reliable")
 
 
+def silence_hint(topic: str, publishers: int, received_total: int, best_effort: bool) -> str:
+    """What a diagnostics window without any image most likely means, said as such.
+
+    No publisher: no camera yet (or it was stopped). Publishers but never an image: the camera has not
+    started sending, or (best effort only) its frames are too large to arrive. Images before, none now: the
+    stream stopped. Empty string when there is nothing to say.
+    """
+    if publishers == 0:
+        return (f"no publisher on {topic}: no camera yet, or it stopped (check the topic name and remappings)"
+                if received_total == 0 else f"the camera on {topic} stopped: its publisher is gone")
+    if received_total > 0:
+        return (f"the image stream on {topic} stopped after {received_total} frames ({publishers} publisher(s) "
+                "still there)" + (f"; if the camera is still sending, {LARGE_FRAME_HINT}" if best_effort else ""))
+    if best_effort:
+        return (f"{publishers} publisher(s) on {topic} but no image has arrived yet: the camera may not be "
+                f"sending yet; if it is, {LARGE_FRAME_HINT}")
+    return f"{publishers} publisher(s) on {topic} but no image has arrived yet: the camera is not sending yet"
+
+
 class SkipFrame(Exception):
     """This frame cannot be processed; ``reason`` is the counter / throttle key."""
 
@@ -377,15 +396,14 @@ class DepthPoseCore:
         self._diag_last = now
         report = self.stats.report(seconds)
         hint = ""
-        if report.received == 0 and self._image_sub is not None and self._image_best_effort:
-            publishers = self._image_sub.get_publisher_count()
-            if publishers > 0:
-                hint = f"{publishers} publisher(s) on {self._image_topic} but no image arrived: {LARGE_FRAME_HINT}"
-                self._silent_windows += 1
+        if report.received == 0 and self._image_sub is not None:
+            hint = silence_hint(self._image_topic, self._image_sub.get_publisher_count(),
+                                self.stats.totals.get("received", 0), self._image_best_effort)
+            self._silent_windows += 1
         if not hint:
             self._silent_windows = 0
         elif self._silent_windows * self.settings.diagnostics_period_s >= LARGE_FRAME_LOG_AFTER_S:
-            self._log_throttled("large_frames", hint, warning=True)  # a camera that just started is no case
+            self._log_throttled("no_images", hint, warning=True)  # a camera that just started is no case
         hardware = self.settings.camera_frame or next(iter(list(self._camera_frames_sent)), self._image_topic)
         self._diag_pub.publish(diagnostic_array(report, now, f"{self.get_name()}: depth and odometry", hardware,
                                                 {"model": self.model_source, "image_topic": self._image_topic,

@@ -487,3 +487,16 @@ def test_a_bad_camera_info_k_is_named_by_its_bad_value(index: int, value: float,
         camera_info_to_K(msg)
     assert says in str(err.value)
     assert "k[0]" not in str(err.value) or index == 0  # only the bad values are named
+
+
+def test_silence_is_explained_by_what_was_seen() -> None:
+    from depth_pose_ros.ros.node_core import LARGE_FRAME_HINT, silence_hint
+
+    assert "no camera yet" in silence_hint("/image", 0, 0, True)
+    assert "stopped: its publisher is gone" in silence_hint("/image", 0, 12, True)
+    stopped = silence_hint("/image", 1, 12, True)
+    assert "stopped after 12 frames" in stopped and LARGE_FRAME_HINT in stopped
+    assert LARGE_FRAME_HINT not in silence_hint("/image", 1, 12, False)  # reliable: nothing is lost for size
+    waiting = silence_hint("/image", 2, 0, True)
+    assert "not be sending yet" in waiting and LARGE_FRAME_HINT in waiting
+    assert "not sending yet" in silence_hint("/image", 2, 0, False)
