@@ -49,6 +49,7 @@ from scipy.ndimage import gaussian_filter1d
 from depth_pose_ros.data.synthetic_render import Renderer
 from depth_pose_ros.data.synthetic_scene import (
     BoxArrays,
+    TabulatedCamera,
     _BoxList,
     _smooth_signal,
     rotation_xyz_small,
@@ -366,7 +367,7 @@ class _Space:
         self.x0, self.x1, self.z0, self.z1 = float(x0), float(x1), float(z0), float(z1)
 
 
-class RoomWorld:
+class RoomWorld(TabulatedCamera):
     """Deterministic indoor layout (see the module docstring) and handheld camera trajectory for one seed.
 
     Same interface as :class:`~depth_pose_ros.data.synthetic_scene.SyntheticWorld` as far as the
@@ -891,15 +892,6 @@ class RoomWorld:
             self._cam[i] = se3(R, (xz[i, 0], -height[i], xz[i, 1]))
 
     # ---- poses -----------------------------------------------------------------------------------------
-    def _row(self, frame: int) -> int:
-        if not -1 <= frame <= self.length:
-            raise IndexError(f"frame {frame} outside the tabulated range -1..{self.length}")
-        return frame + 1
-
-    def camera_pose(self, frame: int) -> np.ndarray:
-        """4x4 T_world_cam of frame ``frame`` (camera-to-world)."""
-        return self._cam[self._row(frame)].copy()
-
     def object_pose(self, k: int, frame: int) -> np.ndarray:
         raise IndexError(f"the room world has no moving objects (asked for object {k})")
 

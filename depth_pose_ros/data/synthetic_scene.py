@@ -406,7 +406,24 @@ class MovingCar:
     oncoming: bool
 
 
-class SyntheticWorld:
+class TabulatedCamera:
+    """Camera poses tabulated once per frame index -1 .. ``length`` (``_cam``, ``length + 2`` entries): the
+    street and the room world share this access, which is what makes random access deterministic."""
+
+    length: int
+    _cam: np.ndarray
+
+    def _row(self, frame: int) -> int:
+        if not -1 <= frame <= self.length:
+            raise IndexError(f"frame {frame} outside the tabulated range -1..{self.length}")
+        return frame + 1
+
+    def camera_pose(self, frame: int) -> np.ndarray:
+        """4x4 T_world_cam of frame ``frame`` (camera-to-world: maps camera points into the world)."""
+        return self._cam[self._row(frame)].copy()
+
+
+class SyntheticWorld(TabulatedCamera):
     """Deterministic street layout, camera trajectory and moving cars for one seed.
 
     Poses are tabulated for frame indices -1 .. ``length`` (``length + 2`` entries); use
@@ -537,15 +554,6 @@ class SyntheticWorld:
         return MovingCar(s=s, d=-EGO_LANE_D, oncoming=True)
 
     # ---- poses -----------------------------------------------------------------------------------
-    def _row(self, frame: int) -> int:
-        if not -1 <= frame <= self.length:
-            raise IndexError(f"frame {frame} outside the tabulated range -1..{self.length}")
-        return frame + 1
-
-    def camera_pose(self, frame: int) -> np.ndarray:
-        """4x4 T_world_cam of frame ``frame`` (camera-to-world: maps camera points into the world)."""
-        return self._cam[self._row(frame)].copy()
-
     def object_pose(self, k: int, frame: int) -> np.ndarray:
         """4x4 T_world_obj of moving object ``k`` at frame ``frame`` (object-to-world)."""
         return self._obj[k, self._row(frame)].copy()
