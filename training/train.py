@@ -174,6 +174,7 @@ def build_dataset(cfg: TrainConfig, channels: int, cache: bool = True) -> Augmen
     """All training sources as one dataset of augmented clips."""
     datasets = []
     d = cfg.data
+    keep_depth = any(stage_weights(cfg, st).get("depth_supervised", 0) > 0 for st in stages_of(cfg))
     for i, src_cfg in enumerate(d.train):
         opts = dict(src_cfg.options)
         if d.stereo:
@@ -184,7 +185,6 @@ def build_dataset(cfg: TrainConfig, channels: int, cache: bool = True) -> Augmen
             source = open_source(src_cfg.spec, **opts)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"data.train[{i}] ({src_cfg.spec}): {exc}") from None
-        keep_depth = any(stage_weights(cfg, st).get("depth_supervised", 0) > 0 for st in stages_of(cfg))
         if cache and (src_cfg.spec.startswith("synthetic") or src_cfg.width > 0):
             source = CachedSource(source, keep_depth=keep_depth, width=src_cfg.width)
         teacher = None
@@ -547,9 +547,10 @@ class Trainer:
         self.state.step += 1
         return result, grad_norm, applied
 
-    def lr(self) -> float:
-        """The learning rate of the next step: the schedule's, times what collapse recoveries left."""
-        return lr_at(self.cfg, self.state.step) * lr_scale(self.state.extra)
+    def lr(self, step: Optional[int] = None) -> float:
+        """The learning rate of ``step`` (default: the next one): the schedule's, times what collapse
+        recoveries left."""
+        return lr_at(self.cfg, self.state.step if step is None else step) * lr_scale(self.state.extra)
 
     def _guard(self, verdict: Verdict) -> None:
         """Carry out the collapse guard's verdict: nothing, back to the last healthy weights, or stop."""
@@ -595,7 +596,7 @@ class Trainer:
         step = self.state.step  # already incremented: the number of steps done
         record = {"step": step, "loss": _jsonable(float(result.total.detach())),
                   "terms": {k: _jsonable(float(v)) for k, v in result.terms.items()},
-                  "lr": lr_at(self.cfg, step - 1) * lr_scale(self.state.extra), "grad_norm": _jsonable(grad_norm),
+                  "lr": self.lr(step - 1), "grad_norm": _jsonable(grad_norm),
                   "applied": applied,
                   "pose_ok": result.pose_ok_ratio, **{k: _jsonable(v) for k, v in result.diagnostics.items()},
                   "epoch": self.state.epoch, "seconds": round(seconds, 4),
