@@ -18,7 +18,7 @@ One run, all on this machine (numbers go to docs/bench_node.md with the command)
    and publishing every output), averaged over the run;
 3. a ``--long`` s run at ``--long-rate`` Hz printed in ``--window`` s windows, with the node's own
    publish stage per window from its diagnostics, to show whether latency or publishing cost grows with
-   the run length (neither may: the node works on the newest frame only, and the path -- the one output
+   the run length (neither may: the node works on the newest frames only, and the path -- the one output
    that grows -- is published from a timer, not with every frame).
 
 The bare step runs with the same allocator setting as the node (:func:`reuse_large_allocations`), so the

@@ -36,6 +36,9 @@ SYNTHETIC_WORLDS = (
     "synthetic:seed=2,length=400,height={h},width={w},num_moving=9",
 )
 RECORDED_WIDTH = 384  # recorded frames are shrunk to this width in memory (SourceConfig.width)
+#: Fine-tune learning rate ceiling: a tenth of the from-scratch rate (1e-3), the usual fine-tuning ratio, so
+#: a recording of one place nudges the weights instead of overwriting what the other worlds taught.
+FINETUNE_LR = 1e-4
 MAX_REPEAT = 10
 
 
@@ -170,7 +173,7 @@ def finetune_config(base: TrainConfig, sources: list[SplitSource], init_from: st
         losses.depth_supervised.variance_focus = 0.85
     losses.rigid_flow_consistency.weight = 0.0
     losses.occlusion_warmup_steps = 0  # the flow is trained already: no warm-up without occlusion masks
-    cfg.optim.lr = min(cfg.optim.lr, 3e-4)
+    cfg.optim.lr = min(cfg.optim.lr, FINETUNE_LR)
     cfg.init_from = str(init_from)
     cfg.method = name
     cfg.max_minutes = float(minutes or 0.0)

@@ -31,6 +31,31 @@ def output_depth(result: Result, K_cam: np.ndarray, size: tuple[int, int],
     return register_depth(result.depth, result.K, K_cam, (int(size[0]), int(size[1]))), K_cam
 
 
+def triangulated_points(result: Result, max_range: float = np.inf) -> np.ndarray:
+    """Nx3 float32: the points the two-view geometry triangulated this step, in the *current* camera's optical
+    frame and in the units of ``result.depth`` (metres once a metric scale source has converged).
+
+    Why publish them: they are measured (two rays meeting, checked for cheirality, parallax and inlier
+    support), not predicted, so a robot can treat them as sparse but reliable obstacles beside the dense
+    network depth. Only a step whose pose the geometry measured (status ``ok``) has them; otherwise (first
+    frame, low parallax, PnP, constant velocity) the array is empty. The two-view points are in the previous
+    camera with a unit baseline; the step's translation length puts them in the published units and
+    ``T_cur_prev`` moves them into the current camera. Points beyond ``max_range`` (m, along the ray's
+    depth) or behind the camera are left out.
+    """
+    empty = np.zeros((0, 3), np.float32)
+    points = getattr(result.two_view, "points", None)
+    if result.status != "ok" or result.T_cur_prev is None or points is None or len(points) == 0:
+        return empty
+    T = np.asarray(result.T_cur_prev, dtype=np.float64)
+    baseline = float(np.linalg.norm(T[:3, 3]))
+    if not np.isfinite(baseline) or baseline <= 0:
+        return empty
+    xyz = (np.asarray(points, dtype=np.float64) * baseline) @ T[:3, :3].T + T[:3, 3]
+    keep = np.all(np.isfinite(xyz), axis=1) & (xyz[:, 2] > 0) & (xyz[:, 2] <= max_range)
+    return xyz[keep].astype(np.float32)
+
+
 @dataclass
 class Result:
     """Output of one :meth:`Estimator.step`.

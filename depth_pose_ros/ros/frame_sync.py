@@ -11,9 +11,12 @@ existed) means the node silently does nothing. Here an image is paired when it i
   *arrival* order, not by stamp: after a stamp jump back (a bag loop, a restarted driver) the new
   entries have the smallest stamps, and evicting by stamp would throw each one away as it arrives.
   An entry far behind the newest one (``restart_ns``) clears the cache: the source restarted.
-* :class:`LatestSlot` holds the newest unprocessed frame only. The subscription callback replaces
-  whatever is there (counting it as dropped), so a slow estimator always works on the freshest frame
-  and no backlog can build up: latency stays bounded by one processing time.
+* :class:`LatestSlot` holds the newest unprocessed frames only (``capacity``, the node's is two). A frame
+  arriving at a full slot pushes out the oldest one (counted as dropped), so a slow estimator always
+  works on fresh frames and no backlog can build up: latency stays bounded by ``capacity`` processing
+  times. Two, not one: reliable delivery hands over frames in order, so a frame held back while one of
+  its fragments is re-sent arrives together with the next one; a slot of one would drop one of the pair
+  although the estimator keeps up with the camera.
 
 Stamps are integer nanoseconds (exact, as on the wire). No ROS imports: these are plain data structures.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import bisect
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Generic, Optional, TypeVar
 
@@ -147,36 +151,40 @@ class StampedCache(Generic[T]):
 
 
 class LatestSlot(Generic[T]):
-    """Holds at most one item: ``put`` replaces an unprocessed one, ``take`` waits for the next.
+    """Holds at most ``capacity`` items, oldest taken first: ``put`` to a full slot pushes out the oldest
+    unprocessed item, ``take`` waits for the next.
 
-    ``dropped`` counts items that were replaced before anyone took them.
+    ``dropped`` counts items that were pushed out before anyone took them.
     """
 
-    def __init__(self) -> None:
-        self._item: Optional[T] = None
+    def __init__(self, capacity: int = 1) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity: must be >= 1, got {capacity}")
+        self.capacity = int(capacity)
+        self._items: deque[T] = deque()
         self._cond = threading.Condition()
         self._closed = False
         self.dropped = 0
         self.received = 0
 
     def put(self, item: T) -> bool:
-        """Store ``item``; True when it replaced an unprocessed item (one frame dropped)."""
+        """Store ``item``; True when the slot was full and its oldest item was dropped."""
         with self._cond:
-            replaced = self._item is not None
+            replaced = len(self._items) >= self.capacity
             if replaced:
+                self._items.popleft()
                 self.dropped += 1
-            self._item = item
+            self._items.append(item)
             self.received += 1
             self._cond.notify_all()
             return replaced
 
     def take(self, timeout: Optional[float] = None) -> Optional[T]:
-        """The pending item (removing it), waiting up to ``timeout`` s; None on timeout or close."""
+        """The oldest pending item (removing it), waiting up to ``timeout`` s; None on timeout or close."""
         with self._cond:
-            if self._item is None and not self._closed:
-                self._cond.wait_for(lambda: self._item is not None or self._closed, timeout)
-            item, self._item = self._item, None
-            return item
+            if not self._items and not self._closed:
+                self._cond.wait_for(lambda: bool(self._items) or self._closed, timeout)
+            return self._items.popleft() if self._items else None
 
     def close(self) -> None:
         """Wake every waiter; later ``take`` calls return at once."""
@@ -187,4 +195,4 @@ class LatestSlot(Generic[T]):
     @property
     def pending(self) -> bool:
         with self._cond:
-            return self._item is not None
+            return bool(self._items)

@@ -11,11 +11,11 @@ same settings, outputs and error handling:
 * :meth:`_start_processing` / :meth:`_stop_processing` -- worker thread, timers, static TF, subscriptions.
 
 Threading, and why: the estimator takes tens of milliseconds per frame, cameras deliver every 33-100 ms.
-The subscription callback only stores the newest image in a one-item slot (replacing one that was not
-processed yet, counted as dropped); a worker thread takes the newest image, pairs it with its
-camera_info, runs :meth:`Estimator.step` and publishes everything. So the executor stays responsive
-(services, camera_info, diagnostics, the path timer) and no backlog ever builds: the node always works
-on the freshest frame and the output latency is bounded by one processing time.
+The subscription callback only stores the image in a two-item slot (pushing out the oldest one that was
+not processed yet, counted as dropped; ``frame_sync.LatestSlot`` says why two); a worker thread takes the
+oldest waiting image, pairs it with its camera_info, runs :meth:`Estimator.step` and publishes everything.
+So the executor stays responsive (services, camera_info, diagnostics, the path timer) and no backlog ever
+builds: the node works on the freshest frames and the output latency is bounded by two processing times.
 
 Stamps: the image stamps go through the project's one :func:`stamp_policy`. A jump back in time (a bag
 loop, a restarted driver) restarts the odometry *and* empties the camera_info / stereo caches of entries
@@ -44,14 +44,15 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped, TransformStamped
 from nav_msgs.msg import Odometry, Path
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
-from rclpy.qos import ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import Trigger
 
 from depth_pose_ros.geometry.distortion import Distortion, UnknownDistortionModel
-from depth_pose_ros.pipeline.result import output_depth
+from depth_pose_ros.pipeline.result import output_depth, triangulated_points
 from depth_pose_ros.ros.convert import (
     ConversionError,
     camera_info_to_K,
@@ -89,7 +90,7 @@ from depth_pose_ros.ros.odometry_math import (
     motion_covariance,
     twist_covariance,
 )
-from depth_pose_ros.ros.qos import describe_qos, qos_from_name
+from depth_pose_ros.ros.qos import describe_qos, is_auto, matching_qos, qos_from_name
 from depth_pose_ros.ros.tf_broadcast import TfBroadcaster
 from depth_pose_ros.utils.image import to_rgb_or_gray
 from depth_pose_ros.utils.viz import DepthColorizer
@@ -98,6 +99,10 @@ from depth_pose_ros.utils.viz import DepthColorizer
 #: (``qos_overrides./image.subscription.reliability:=reliable``), on top of the qos.* profiles.
 QOS_OVERRIDES = QoSOverridingOptions.with_default_policies()
 
+#: Frames waiting for the worker at most (the newest; see ``frame_sync.LatestSlot`` for why two).
+FRAME_SLOT_CAPACITY = 2
+#: How often (steady clock, s) ``qos.*: auto`` subscriptions compare their reliability with the publishers'.
+QOS_MATCH_PERIOD_S = 1.0
 #: The same kind of problem is logged at most once per this many seconds (with a count of the rest).
 LOG_THROTTLE_S = 5.0
 #: Longest wait for the very first camera_info when the parameters give no intrinsics.
@@ -108,8 +113,9 @@ DEFAULT_CAMERA_FRAME = "camera_optical_frame"
 #: diagnostics at once): a camera that is only about to start sending is no case for it.
 LARGE_FRAME_LOG_AFTER_S = 5.0
 #: Hint given when a best-effort image subscription receives nothing from an existing publisher.
-LARGE_FRAME_HINT = ("frames of about 1 MB and more are mostly lost under best-effort QoS (qos.image: sensor_data); "
-                    "with a reliable camera publisher set qos.image: reliable")
+LARGE_FRAME_HINT = ("frames of about 1 MB and more (640x480 colour and up) lose fragments, and so whole frames, "
+                    "under best-effort delivery; a camera that publishes reliable gets reliable delivery "
+                    "(qos.image: auto, the default, or reliable)")
 
 
 def silence_hint(topic: str, publishers: int, received_total: int, best_effort: bool) -> str:
@@ -129,6 +135,18 @@ def silence_hint(topic: str, publishers: int, received_total: int, best_effort: 
         return (f"{publishers} publisher(s) on {topic} but no image has arrived yet: the camera may not be "
                 f"sending yet; if it is, {LARGE_FRAME_HINT}")
     return f"{publishers} publisher(s) on {topic} but no image has arrived yet: the camera is not sending yet"
+
+
+@dataclass
+class _CameraSubscription:
+    """A camera input subscription the node may re-create (``qos.*: auto``)."""
+
+    kind: type
+    topic: str
+    callback: Callable[[Any], None]
+    auto: bool
+    subscription: Any = None
+    reliability: Any = None
 
 
 class SkipFrame(Exception):
@@ -216,7 +234,7 @@ class DepthPoseCore:
         restart_ns = int(s.estimator.max_gap_s * 1e9)  # a camera_info this far back: its source restarted
         self._infos: StampedCache[_CameraInfoEntry] = StampedCache(capacity=30, restart_ns=restart_ns)
         self._stereo: StampedCache[Image] = StampedCache(capacity=10, restart_ns=restart_ns)
-        self._slot: LatestSlot[_Incoming] = LatestSlot()
+        self._slot: LatestSlot[_Incoming] = LatestSlot(FRAME_SLOT_CAPACITY)
         self._last_stamp_ns: Optional[int] = None
         self._pose_cov = PoseCovariance()
         self._path: deque = deque(maxlen=s.path_max_length)
@@ -230,6 +248,7 @@ class DepthPoseCore:
         self._subscriptions_: list = []
         self._timers_: list = []
         self._image_sub = self._info_sub = None
+        self._camera_subs: dict[str, _CameraSubscription] = {}
         self._silent_windows = 0  # diagnostics windows in a row without images while a publisher exists
         self._image_topic = self.resolve_topic_name(self._image_topic_name())
 
@@ -254,6 +273,7 @@ class DepthPoseCore:
         self.pub_depth_info = publisher(CameraInfo, "depth/camera_info", "depth")
         self.pub_colored = publisher(Image, "depth/colored", "colored_depth")
         self.pub_cloud = publisher(PointCloud2, "points", "cloud")
+        self.pub_triangulated = publisher(PointCloud2, "points/triangulated", "triangulated_points")
         self.pub_odom = publisher(Odometry, "odom", "odom")
         self.pub_path = publisher(Path, "path", "path")
         from diagnostic_msgs.msg import DiagnosticArray
@@ -275,7 +295,8 @@ class DepthPoseCore:
 
     def _destroy_outputs(self) -> None:
         """Undo :meth:`_create_outputs` (lifecycle cleanup)."""
-        for name in ("pub_depth", "pub_depth_info", "pub_colored", "pub_cloud", "pub_odom", "pub_path", "_diag_pub"):
+        for name in ("pub_depth", "pub_depth_info", "pub_colored", "pub_cloud", "pub_triangulated", "pub_odom",
+                     "pub_path", "_diag_pub"):
             pub = getattr(self, name, None)
             if pub is not None:
                 self._destroy_publisher(pub)
@@ -298,28 +319,36 @@ class DepthPoseCore:
         if self.pub_path is not None and s.path_period_s > 0:
             self._timers_.append(self.create_timer(s.path_period_s, self._on_path_timer))
         self._stop = threading.Event()
-        self._slot = LatestSlot()
+        self._slot = LatestSlot(FRAME_SLOT_CAPACITY)
         self._worker = threading.Thread(target=self._run, name="depth_pose_worker", daemon=True)
         self._worker.start()
         if s.camera_frame:
             self._send_static_tf(s.camera_frame, self.get_clock().now())
-        qos_image = qos_from_name(s.qos_image, what="qos.image")
-        qos_info = qos_from_name(s.qos_camera_info, what="qos.camera_info")
-        self._image_best_effort = qos_image.reliability == ReliabilityPolicy.BEST_EFFORT
+        qos_image = qos_from_name(s.qos_image, what="qos.image", allow_auto=True)
+        qos_info = qos_from_name(s.qos_camera_info, what="qos.camera_info", allow_auto=True)
         kind = CompressedImage if s.use_compressed else Image
-        self._image_sub = self.create_subscription(kind, self._image_topic_name(),
-                                                   lambda m: self._on_image(m, s.use_compressed), qos_image,
-                                                   qos_overriding_options=QOS_OVERRIDES)
-        self._info_sub = self.create_subscription(CameraInfo, s.camera_info_topic, self._on_camera_info, qos_info,
-                                                  qos_overriding_options=QOS_OVERRIDES)
+        self._camera_subs = {
+            "image": _CameraSubscription(kind, self._image_topic_name(), lambda m: self._on_image(m, s.use_compressed),
+                                         is_auto(s.qos_image)),
+            "camera_info": _CameraSubscription(CameraInfo, s.camera_info_topic, self._on_camera_info,
+                                               is_auto(s.qos_camera_info)),
+        }
+        self._image_sub = self._subscribe("image", qos_image, overridable=True)
+        self._info_sub = self._subscribe("camera_info", qos_info, overridable=True)
         self._check_qos_overrides()
-        self._subscriptions_ += [self._image_sub, self._info_sub]
-        if s.estimator.scale.source == "stereo":
-            self._subscriptions_.append(self.create_subscription(
-                Image, s.stereo_image_topic, lambda m: self._stereo.add(stamp_to_ns(m.header.stamp), m), qos_info))
+        if s.estimator.scale.source == "stereo":  # a second camera: the camera_info QoS setting (may be auto)
+            self._camera_subs["stereo"] = _CameraSubscription(
+                Image, s.stereo_image_topic, lambda m: self._stereo.add(stamp_to_ns(m.header.stamp), m),
+                is_auto(s.qos_camera_info))
+            self._subscribe("stereo", qos_info)
+        if any(sub.auto for sub in self._camera_subs.values()):
+            self._match_publishers_qos()
+            self._timers_.append(self.create_timer(QOS_MATCH_PERIOD_S, self._match_publishers_qos,
+                                                   clock=Clock(clock_type=ClockType.STEADY_TIME)))
         est = s.estimator
         self.get_logger().info(
-            f"ready: {self._image_topic} [{kind.__name__}, {describe_qos(qos_image)}] + "
+            f"ready: {self._image_topic} [{kind.__name__}, {describe_qos(qos_image)}"
+            f"{' (auto: follows the camera)' if is_auto(s.qos_image) else ''}] + "
             f"{self.resolve_topic_name(s.camera_info_topic)}; model: {self.model_source}; input "
             f"{est.height}x{est.width} ({est.input_fit}) on {est.device}, flow {est.flow_source}, "
             f"scale {est.scale.source} "
@@ -327,11 +356,50 @@ class DepthPoseCore:
             f"{describe_qos(qos_from_name(s.qos_output))}"
             + (f", tf via {self.tf.backend}" if self.tf else ""))
 
+    def _subscribe(self, name: str, qos: QoSProfile, overridable: bool = False):
+        """(Re)create the camera subscription ``name`` (``image`` / ``camera_info``) with ``qos``.
+
+        ``overridable``: accept the ROS 2 ``qos_overrides.*`` parameters (declared once, at the first
+        creation; a re-creation by :meth:`_match_publishers_qos` keeps the profile it was given)."""
+        sub = self._camera_subs[name]
+        if sub.subscription is not None:
+            self.destroy_subscription(sub.subscription)
+        options = {"qos_overriding_options": QOS_OVERRIDES} if overridable else {}
+        sub.subscription = self.create_subscription(sub.kind, sub.topic, sub.callback, qos, **options)
+        sub.reliability = sub.subscription.qos_profile.reliability
+        if sub.auto and overridable and self._overridden_reliability(sub.subscription.topic_name):
+            sub.auto = False  # the user set this subscription's reliability: not ours to change
+        if name == "image":
+            self._image_sub = sub.subscription
+            self._image_best_effort = sub.reliability == ReliabilityPolicy.BEST_EFFORT
+        elif name == "camera_info":
+            self._info_sub = sub.subscription
+        return sub.subscription
+
+    def _overridden_reliability(self, topic: str) -> bool:
+        return f"qos_overrides.{topic}.subscription.reliability" in getattr(self, "_parameter_overrides", {})
+
+    def _match_publishers_qos(self) -> None:
+        """``qos.*: auto``: subscribe with the reliability the publishers offer (``qos.matching_qos``), and
+        again whenever that changes (a camera that starts later, a driver restarted with other QoS)."""
+        for name, sub in self._camera_subs.items():
+            if not sub.auto or sub.subscription is None:
+                continue
+            infos = self.get_publishers_info_by_topic(sub.subscription.topic_name)
+            wanted = matching_qos([i.qos_profile.reliability for i in infos])
+            if wanted.reliability == sub.reliability:
+                continue
+            self._subscribe(name, wanted)
+            offered = "all reliable" if wanted.reliability == ReliabilityPolicy.RELIABLE else "not all reliable"
+            self.get_logger().info(f"{name} subscription on {sub.subscription.topic_name} is now "
+                                   f"{describe_qos(wanted)} (qos auto: {len(infos)} publisher(s), {offered})")
+
     def _stop_processing(self) -> None:
         """Subscriptions and timers gone, then the worker stopped (after the frame in progress)."""
-        for sub in self._subscriptions_:
+        for sub in self._subscriptions_ + [c.subscription for c in self._camera_subs.values() if c.subscription]:
             self.destroy_subscription(sub)
         self._subscriptions_ = []
+        self._camera_subs = {}
         self._image_sub = self._info_sub = None
         for timer in self._timers_:
             self.destroy_timer(timer)
@@ -661,9 +729,11 @@ class DepthPoseCore:
                 self.pub_path.publish(Path(header=make_header(stamp, s.odom_frame), poses=frame.path))
         # Images and clouds are built only for topics someone subscribes to (a recorder counts): at the
         # camera size they are most of the node's own work per frame.
-        depth_pub, info_pub, colored_pub, cloud_pub = (
+        depth_pub, info_pub, colored_pub, cloud_pub, triangulated_pub = (
             pub if pub is not None and pub.get_subscription_count() > 0 else None
-            for pub in (self.pub_depth, self.pub_depth_info, self.pub_colored, self.pub_cloud))
+            for pub in (self.pub_depth, self.pub_depth_info, self.pub_colored, self.pub_cloud, self.pub_triangulated))
+        if triangulated_pub is not None:
+            self._publish_triangulated(triangulated_pub, frame)
         if depth_pub is None and info_pub is None and colored_pub is None and cloud_pub is None:
             return
         depth, K, colours = self._output_depth(frame)
@@ -680,6 +750,21 @@ class DepthPoseCore:
         if cloud_pub is not None:
             xyz, rgb = depth_to_points(depth, K, s.cloud_stride, s.cloud_max_range_m, colours())
             cloud_pub.publish(points_to_cloud_msg(xyz, rgb, stamp, frame.frame_id))  # drops non-finite
+
+    def _publish_triangulated(self, pub, frame: _Frame) -> None:
+        """The step's triangulated points (``pipeline.result.triangulated_points``), coloured from the
+        undistorted camera image they project into; an empty cloud when the pose was not measured, so a
+        listener sees every frame."""
+        xyz = triangulated_points(frame.result, self.settings.cloud_max_range_m)
+        rgb = None
+        if len(xyz):
+            image = self.estimator.undistort(to_rgb_or_gray(frame.image), frame.K, frame.distortion)
+            h, w = image.shape[:2]
+            uv = (xyz / xyz[:, 2:3]) @ np.asarray(frame.K, dtype=np.float64).T
+            u = np.clip(np.round(uv[:, 0]).astype(np.int64), 0, w - 1)
+            v = np.clip(np.round(uv[:, 1]).astype(np.int64), 0, h - 1)
+            rgb = image[v, u] if image.ndim == 3 else np.repeat(image[v, u][:, None], 3, axis=1)
+        pub.publish(points_to_cloud_msg(xyz, rgb, frame.stamp, frame.frame_id))
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:

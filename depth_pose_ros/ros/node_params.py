@@ -153,6 +153,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("publish.depth", True, "Publish depth (32FC1, m) and depth/camera_info."),
     ParamSpec("publish.colored_depth", True, "Publish depth/colored (rgb8, inverse-depth colour map)."),
     ParamSpec("publish.cloud", True, "Publish points (PointCloud2 xyz + rgb in the camera optical frame)."),
+    ParamSpec("publish.triangulated_points", True, "Publish points/triangulated (PointCloud2 xyz + rgb, camera "
+                                                   "optical frame): the points the two-view geometry measured "
+                                                   "this frame, sparse but not predicted; built only while "
+                                                   "subscribed, empty when the pose was not measured."),
     ParamSpec("publish.odom", True, "Publish odom (nav_msgs/Odometry)."),
     ParamSpec("publish.tf", True, "Broadcast odom -> base_link on /tf and base_link -> camera_link -> optical "
                                   "frame on /tf_static."),
@@ -164,10 +168,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("path.max_length", 1000, "Poses kept in the published path (oldest dropped)."),
     ParamSpec("path.period_s", 1.0, "Publish the path at most this often (node clock, from a timer, not per frame: "
                                     "its cost grows with its length); 0: with every frame."),
-    ParamSpec("qos.image", "sensor_data", "Image subscription QoS: sensor_data, reliable, latched, system_default. "
-                                          "Large frames (about 1 MB and more) are mostly lost under best effort "
-                                          "(sensor_data); reliable delivers them from a reliable publisher."),
-    ParamSpec("qos.camera_info", "sensor_data", "camera_info / stereo subscription QoS."),
+    ParamSpec("qos.image", "auto", "Image subscription QoS: auto, sensor_data, reliable, latched, system_default. "
+                                   "auto: reliable when every publisher of the topic is reliable, else best effort "
+                                   "(re-checked every second). Large frames (about 1 MB, e.g. 640x480 colour) lose "
+                                   "fragments and so whole frames under best effort; reliable re-sends them."),
+    ParamSpec("qos.camera_info", "auto", "camera_info / stereo image subscription QoS (as qos.image)."),
     ParamSpec("qos.output", "reliable", "QoS of depth, cloud, odom and path publishers (reliable matches "
                                         "both reliable and best-effort subscribers, e.g. rviz)."),
     ParamSpec("diagnostics.period_s", 1.0, "Diagnostics period (node clock, so sim time under use_sim_time)."),
@@ -293,11 +298,10 @@ def parse_settings(values: Mapping[str, Any], explicit: Optional[Iterable[str]] 
         raise ValueError(f"estimator parameters: {exc}") from None
     if est.scale.source == "stereo" and not est.scale.stereo_baseline_m > 0:
         raise ValueError("scale.stereo_baseline_m: must be > 0 when scale.source is stereo")
-    from depth_pose_ros.ros.qos import QOS_NAMES
+    from depth_pose_ros.ros.qos import qos_from_name
 
     for name in ("qos.image", "qos.camera_info", "qos.output"):
-        if get(name, str).strip().lower() not in QOS_NAMES:
-            raise ValueError(f"{name}: unknown QoS profile {v[name]!r}; expected one of {', '.join(QOS_NAMES)}")
+        qos_from_name(get(name, str), what=name, allow_auto=name != "qos.output")  # ValueError naming the key
     for name in ("topics.image", "topics.camera_info", "frames.odom", "frames.base"):
         if not get(name, str).strip():
             raise ValueError(f"{name}: must not be empty")

@@ -213,8 +213,8 @@ class NodeOutputs:
         executor.add_node(self.node)
         topics = [("/depth", Image), ("/depth/camera_info", CameraInfo)]
         topics += [("/depth/colored", Image)] if colored else []
-        topics += [("/points", PointCloud2), ("/odom", Odometry), ("/path", Path), ("/tf", TFMessage),
-                   ("/tf_static", TFMessage), ("/diagnostics", DiagnosticArray)]
+        topics += [("/points", PointCloud2), ("/points/triangulated", PointCloud2), ("/odom", Odometry),
+                   ("/path", Path), ("/tf", TFMessage), ("/tf_static", TFMessage), ("/diagnostics", DiagnosticArray)]
         self.msgs: dict[str, list] = {}
         self.subs = {}
         for topic, kind in topics:
@@ -234,6 +234,67 @@ class NodeOutputs:
         """Key -> value of the last diagnostics message ({} before the first)."""
         d = self.msgs["/diagnostics"]
         return {kv.key: kv.value for kv in d[-1].status[0].values} if d else {}
+
+
+def panning_frames(count: int, height: int, width: int, step: int = 3) -> list:
+    """``count`` RGB uint8 frames of a camera panning ``step`` px per frame over a smooth random texture."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    coarse = (rng.random((height // 8 + 1, (width + step * count) // 8 + 1, 3)) * 255).astype(np.uint8)
+    texture = cv2.resize(coarse, (coarse.shape[1] * 8, coarse.shape[0] * 8), interpolation=cv2.INTER_LINEAR)
+    return [np.ascontiguousarray(texture[:height, step * i: step * i + width]) for i in range(count)]
+
+
+def play_camera(image_pub: object, info_pub: object, frames: Sequence, K: object, rate_hz: float,
+                encoding: str = "bgr8", frame_id: str = "camera") -> list[int]:
+    """Publish ``frames`` (RGB) as a camera driver does: image then its camera_info, same stamp (wall clock),
+    at ``rate_hz``, from the calling thread; every message is built before the first is sent, so the loop
+    only publishes. Returns the stamps (ns). Spin the receiving executor in another thread meanwhile."""
+    import numpy as np
+
+    from depth_pose_ros.ros.convert import make_camera_info, ns_to_stamp, numpy_to_image_msg
+
+    h, w = frames[0].shape[:2]
+    t0 = time.time_ns()
+    stamps = [t0 + int(i * 1e9 / rate_hz) for i in range(len(frames))]
+    msgs = []
+    for rgb, stamp_ns in zip(frames, stamps):
+        stamp = ns_to_stamp(stamp_ns)
+        data = np.ascontiguousarray(rgb[..., ::-1]) if encoding == "bgr8" else rgb
+        msgs.append((numpy_to_image_msg(data, encoding, stamp, frame_id), make_camera_info(K, w, h, stamp, frame_id)))
+    start = time.monotonic()
+    for i, (image, info) in enumerate(msgs):
+        delay = start + i / rate_hz - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        image_pub.publish(image)
+        info_pub.publish(info)
+    return stamps
+
+
+class BackgroundSpin:
+    """Spin ``executor`` in a thread (``with BackgroundSpin(ex): ...``) while this thread publishes."""
+
+    def __init__(self, executor: object, period: float = 0.02) -> None:
+        import threading
+
+        self.executor, self.period = executor, period
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=self.period)
+
+    def __enter__(self) -> BackgroundSpin:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
 
 
 # ---------------------------------------------------------------------------------- smoke check
@@ -293,19 +354,45 @@ def run_smoke_publisher(
     return 0
 
 
+def run_counting_listener(topic: str, reliable: bool, args: Optional[list[str]] = None) -> int:
+    """Count the ``sensor_msgs/Image`` messages arriving on ``topic`` (raw: no Python decoding, so the
+    count is DDS delivery alone) until SIGINT / SIGTERM; print ``received N`` then. Returns 0."""
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image
+
+    from depth_pose_ros.ros.node_runner import ros_session, spin_until_stopped
+    from depth_pose_ros.ros.qos import reliable_qos, sensor_data_qos
+
+    count = [0]
+    with ros_session(args) as (context, stop):
+        node = Node("counting_listener", context=context)
+        node.create_subscription(Image, topic, lambda msg: count.__setitem__(0, count[0] + 1),
+                                 reliable_qos() if reliable else sensor_data_qos(), raw=True)
+        print("listening", flush=True)
+        spin_until_stopped(node, stop, period_s=0.02)
+        node.destroy_node()
+    print(f"received {count[0]}", flush=True)
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """``python -m ros_harness smoke_publisher [--prefix P] [--rate HZ] [--ros-args ...]``:
-    a DDS check for a real machine (subscribe to ``/smoke/*`` from another process)."""
+    a DDS check for a real machine (subscribe to ``/smoke/*`` from another process);
+    ``python -m ros_harness count_listener --topic /image [--reliable]``: count the images that arrive."""
     import argparse
 
     argv = list(sys.argv[1:] if argv is None else argv)
     ros_args = argv[argv.index("--ros-args"):] if "--ros-args" in argv else []
     own = argv[: len(argv) - len(ros_args)]
     parser = argparse.ArgumentParser(prog="python -m ros_harness")
-    parser.add_argument("command", choices=["smoke_publisher"])
+    parser.add_argument("command", choices=["smoke_publisher", "count_listener"])
+    parser.add_argument("--topic", default="/image", help="count_listener: image topic")
+    parser.add_argument("--reliable", action="store_true", help="count_listener: reliable (default best effort)")
     parser.add_argument("--prefix", default="/smoke", help="topic prefix (default /smoke)")
     parser.add_argument("--rate", type=float, default=10.0, help="messages per second per topic")
     opts = parser.parse_args(own)
+    if opts.command == "count_listener":
+        return run_counting_listener(opts.topic, opts.reliable, [sys.argv[0], *ros_args])
     return run_smoke_publisher(opts.prefix, opts.rate, [sys.argv[0], *ros_args])
 
 

@@ -27,6 +27,7 @@ from depth_pose_ros.geometry.registration import register_depth
 from depth_pose_ros.nets.checkpoint import save_model
 from depth_pose_ros.nets.config import NetConfig
 from depth_pose_ros.nets.model import build_model
+from depth_pose_ros.pipeline.result import triangulated_points
 from depth_pose_ros.ros.bag_io import BagReader
 from depth_pose_ros.ros.convert import (
     camera_info_to_K,
@@ -132,7 +133,8 @@ def test_kitti_bag_through_node_matches_offline_estimator(ros_env, executor, tmp
         # topic has as many messages as the others. A reliable sample lost on the way (a full shared-memory
         # port on a busy machine) is only resent after the writer's next heartbeat (Fast DDS: 3 s), so
         # unequal counts wait longer, up to 12 s of quiet.
-        per_frame = ("/odom", "/depth", "/depth/camera_info", "/depth/colored", "/points", "/path")
+        per_frame = ("/odom", "/depth", "/depth/camera_info", "/depth/colored", "/points", "/points/triangulated",
+                     "/path")
         last_total, quiet_since = -1, time.monotonic()
         while True:
             spin_until(executor, lambda: False, 0.2)
@@ -155,13 +157,13 @@ def test_kitti_bag_through_node_matches_offline_estimator(ros_env, executor, tmp
     processed = out.stamps("/odom")
     assert processed == sorted(processed) and set(processed) <= set(input_stamps)
     assert len(processed) >= 0.8 * N_FRAMES, f"only {len(processed)} of {N_FRAMES} frames processed:\n{log}"
-    for topic in ("/depth", "/depth/camera_info", "/depth/colored", "/points", "/path"):
+    for topic in ("/depth", "/depth/camera_info", "/depth/colored", "/points", "/points/triangulated", "/path"):
         assert out.stamps(topic) == processed, topic
     tf_stamps = [stamp_to_ns(t.header.stamp) for m in out.msgs["/tf"] for t in m.transforms]
     assert tf_stamps == processed
     assert {(t.header.frame_id, t.child_frame_id) for m in out.msgs["/tf"] for t in m.transforms} == \
         {("odom", "base_link")}
-    for topic in ("/depth", "/depth/camera_info", "/depth/colored", "/points"):
+    for topic in ("/depth", "/depth/camera_info", "/depth/colored", "/points", "/points/triangulated"):
         assert {m.header.frame_id for m in out.msgs[topic]} == {"camera_0"}, topic
     assert {(m.header.frame_id, m.child_frame_id) for m in out.msgs["/odom"]} == {("odom", "base_link")}
     static = {(t.header.frame_id, t.child_frame_id): transform_msg_to_matrix(t)
@@ -197,6 +199,24 @@ def test_kitti_bag_through_node_matches_offline_estimator(ros_env, executor, tmp
         assert (info_msg.width, info_msg.height) == (w, h)
         cov = np.reshape(msg.pose.covariance, (6, 6))
         assert np.isfinite(cov).all() and np.all(np.diag(cov) >= 0)
+    # --- the triangulated points: what the offline geometry measured, in the current camera, every frame
+    with_points, ratios = 0, []
+    for msg in out.msgs["/points/triangulated"]:
+        stamp = stamp_to_ns(msg.header.stamp)
+        xyz_tri, rgb_tri = cloud_msg_to_numpy(msg)
+        expected_tri = triangulated_points(offline[stamp], settings.cloud_max_range_m)
+        np.testing.assert_allclose(xyz_tri, expected_tri, rtol=1e-5, atol=1e-5, err_msg=str(stamp))
+        if len(xyz_tri):
+            with_points += 1
+            assert rgb_tri is not None and len(rgb_tri) == len(xyz_tri)
+            depth_at = offline[stamp].depth  # network size; project with its K
+            uv = (xyz_tri / xyz_tri[:, 2:3]) @ offline[stamp].K.T
+            u = np.clip(uv[:, 0].round().astype(int), 0, depth_at.shape[1] - 1)
+            v = np.clip(uv[:, 1].round().astype(int), 0, depth_at.shape[0] - 1)
+            ratios.append(np.median(depth_at[v, u] / xyz_tri[:, 2]))
+    assert with_points >= 0.5 * len(processed), with_points
+    # in the published units: the depth is scale-aligned to these very points, so they agree in the median
+    assert 0.5 < np.median(ratios) < 2.0, ratios
     statuses = [offline[s].status for s in processed]
     assert statuses[0] == "first" and statuses.count("ok") >= 0.8 * len(processed), statuses
 

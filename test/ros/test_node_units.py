@@ -113,6 +113,17 @@ def test_latest_slot_keeps_only_the_newest_and_counts_drops():
     assert not waiter.is_alive() and got == [7, None]
 
 
+def test_slot_of_two_keeps_a_burst_of_two_in_order_and_drops_the_oldest_beyond():
+    slot: LatestSlot[int] = LatestSlot(capacity=2)
+    assert slot.put(1) is False and slot.put(2) is False  # a pair arriving together: both kept
+    assert slot.take(timeout=0) == 1 and slot.take(timeout=0) == 2
+    assert [slot.put(i) for i in (3, 4, 5)] == [False, False, True]  # 3 pushed out
+    assert [slot.take(timeout=0), slot.take(timeout=0)] == [4, 5] and not slot.pending
+    assert (slot.received, slot.dropped) == (5, 1)
+    with pytest.raises(ValueError, match="capacity"):
+        LatestSlot(capacity=0)
+
+
 # -------------------------------------------------------------------------------- odometry_math
 def test_rpy_matrices_hand_computed():
     # the optical frame of a forward camera: z -> x, x -> -y, y -> -z (columns = optical axes in base)
@@ -274,7 +285,8 @@ def test_default_settings_and_estimator_config():
     s = parse_settings({})
     assert s.estimator_layers == [{}]  # nothing set: every estimator setting is the model folder's own
     assert s.fallback_K is None and s.image_topic == "image" and not s.use_compressed
-    assert s.publish == {k: True for k in ("depth", "colored_depth", "cloud", "odom", "tf", "path", "diagnostics")}
+    assert s.publish == {k: True for k in ("depth", "colored_depth", "cloud", "triangulated_points", "odom", "tf",
+                                           "path", "diagnostics")}
     assert (s.output_size, s.scale_warmup, s.path_period_s) == ("camera", "publish", 1.0) and not s.warnings
     # base_link -> camera_link (forward, 1.65 m up) -> optical (REP 103): the composite the odometry uses
     # is the forward-looking optical frame, as before camera_link existed

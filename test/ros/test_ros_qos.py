@@ -7,7 +7,15 @@ pytest.importorskip("rclpy", reason="rclpy (ROS 2 Jazzy wheels) is not installed
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, ReliabilityPolicy  # noqa: E402
 
-from depth_pose_ros.ros.qos import QOS_NAMES, describe_qos, qos_from_name, sensor_data_qos  # noqa: E402
+from depth_pose_ros.ros.qos import (  # noqa: E402
+    QOS_NAMES,
+    SUBSCRIPTION_QOS_NAMES,
+    describe_qos,
+    is_auto,
+    matching_qos,
+    qos_from_name,
+    sensor_data_qos,
+)
 
 
 def test_sensor_data_is_rep2003_best_effort_volatile_keep_last():
@@ -40,3 +48,21 @@ def test_bad_names_and_depths_say_which_parameter():
         qos_from_name("fast", what="image_qos")
     with pytest.raises(ValueError, match="depth must be >= 1"):
         qos_from_name("reliable", depth=0)
+
+
+def test_auto_follows_the_publishers_reliability():
+    """auto: reliable only when every publisher is reliable (a best-effort one would not match), best effort
+    before any publisher is known; only where a subscription can re-match (allow_auto)."""
+    rel, be = ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT
+    assert matching_qos([rel]).reliability == rel
+    assert matching_qos([rel, rel], depth=3).depth == 3
+    assert matching_qos([rel, be]).reliability == be
+    assert matching_qos([be]).reliability == be
+    assert matching_qos([]).reliability == be
+    assert qos_from_name("AUTO", allow_auto=True).reliability == be
+    assert is_auto(" auto ") and not is_auto("reliable")
+    assert SUBSCRIPTION_QOS_NAMES == ("auto",) + QOS_NAMES
+    with pytest.raises(ValueError, match=r"qos: unknown QoS profile 'auto'; expected one of sensor_data"):
+        qos_from_name("auto")
+    with pytest.raises(ValueError, match=r"expected one of auto, sensor_data"):
+        qos_from_name("fast", allow_auto=True)
