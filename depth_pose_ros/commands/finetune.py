@@ -4,7 +4,7 @@ The field workflow:
 
   1. record:    ros2 launch depth_pose_ros record.launch.py        (image + camera_info into a bag)
   2. fine-tune: depth-pose finetune bags/rec_20250101_120000 --out models/my_car --minutes 60
-  3. launch:    depth_pose_node ... -p checkpoint:=$PWD/models/my_car   (or checkpoint: in a params file)
+  3. launch:    ros2 launch depth_pose_ros depth_pose.launch.py checkpoint:=$PWD/models/my_car image:=...
 
 SOURCE is anything ``depth-pose run`` reads (rosbag2 folder or .mcap/.db3, ROS 1 .bag, image folder with
 camera_info.yaml / intrinsics.yaml, KITTI sequence, video, ``data:REL`` below the data root); several may be

@@ -68,13 +68,25 @@ class _Unless(_Recorder):
     """Stand-in for UnlessCondition (told apart from IfCondition by its class)."""
 
 
+class _Config(str):
+    """Stand-in for LaunchConfiguration: ``$(name)``, and ``perform(context)`` looks the name up."""
+
+    def __new__(cls, name: str) -> _Config:
+        obj = super().__new__(cls, f"$({name})")
+        obj.name = name
+        return obj
+
+    def perform(self, context: dict) -> str:
+        return context[self.name]
+
+
 def _launch_stubs() -> dict[str, types.ModuleType]:
     mods = {}
     for name, attrs in {
         "launch": {"LaunchDescription": _Recorder},
-        "launch.actions": {"DeclareLaunchArgument": _Recorder},
+        "launch.actions": {"DeclareLaunchArgument": _Recorder, "OpaqueFunction": _Recorder},
         "launch.conditions": {"IfCondition": _Recorder, "UnlessCondition": _Unless},
-        "launch.substitutions": {"LaunchConfiguration": lambda name: f"$({name})"},
+        "launch.substitutions": {"LaunchConfiguration": _Config},
         "launch_ros": {},
         "launch_ros.actions": {"Node": _Recorder},
         "ament_index_python": {},
@@ -98,19 +110,22 @@ def test_launch_file_compiles_and_wires_node_params_and_rviz(monkeypatch, tmp_pa
     entities = namespace["generate_launch_description"]().args[0]
     arguments = {e.args[0]: e.kwargs["default_value"] for e in entities if "default_value" in e.kwargs}
     assert arguments == {"image": "/camera/image_raw", "camera_info": "/camera/camera_info",
-                         "params_file": "/share/depth_pose_ros/config/default.yaml", "rviz": "false",
+                         "params_file": "/share/depth_pose_ros/config/default.yaml", "checkpoint": "", "rviz": "false",
                          "lifecycle": "false"}
-    nodes = [e for e in entities if "executable" in e.kwargs]
-    node, managed, rviz = nodes
-    for n, executable in ((node, "depth_pose_node"), (managed, "depth_pose_lifecycle_node")):
-        assert (n.kwargs["executable"], n.kwargs["name"]) == (executable, NODE_NAME)
-        assert n.kwargs["parameters"] == ["$(params_file)"]  # everything else comes from the YAML
-        assert dict(n.kwargs["remappings"]) == {"image": "$(image)", "image/compressed": ["$(image)", "/compressed"],
-                                                "camera_info": "$(camera_info)"}
-    # exactly one of the two runs: the plain node unless lifecycle:=true
-    assert isinstance(node.kwargs["condition"], _Unless) and node.kwargs["condition"].args == ("$(lifecycle)",)
-    assert not isinstance(managed.kwargs["condition"], _Unless) and managed.kwargs["condition"].args == \
-        ("$(lifecycle)",)
+    (rviz,) = [e for e in entities if "executable" in e.kwargs]
+    (opaque,) = [e for e in entities if "function" in e.kwargs]
+    for checkpoint, parameters in (("", ["$(params_file)"]),  # everything else comes from the YAML
+                                   (" /m/my_car ", ["$(params_file)", {"checkpoint": "/m/my_car"}])):
+        node, managed = opaque.kwargs["function"]({"checkpoint": checkpoint})
+        for n, executable in ((node, "depth_pose_node"), (managed, "depth_pose_lifecycle_node")):
+            assert (n.kwargs["executable"], n.kwargs["name"]) == (executable, NODE_NAME)
+            assert n.kwargs["parameters"] == parameters
+            assert dict(n.kwargs["remappings"]) == {"image": "$(image)", "camera_info": "$(camera_info)",
+                                                    "image/compressed": ["$(image)", "/compressed"]}
+        # exactly one of the two runs: the plain node unless lifecycle:=true
+        assert isinstance(node.kwargs["condition"], _Unless) and node.kwargs["condition"].args == ("$(lifecycle)",)
+        assert not isinstance(managed.kwargs["condition"], _Unless) and managed.kwargs["condition"].args == \
+            ("$(lifecycle)",)
     assert rviz.kwargs["executable"] == "rviz2"
     assert rviz.kwargs["arguments"] == ["-d", "/share/depth_pose_ros/config/depth_pose.rviz"]
     assert rviz.kwargs["condition"].args == ("$(rviz)",)
@@ -127,6 +142,6 @@ def test_rviz_config_shows_the_node_outputs_in_odom():
             "rviz_default_plugins/Odometry", "rviz_default_plugins/Path"} <= kinds
     topics = {d["Class"].split("/")[-1] + ":" + d["Topic"]["Value"] for d in displays.values() if "Topic" in d}
     assert topics == {"Image:/camera/image_raw", "Image:/depth/colored", "PointCloud2:/points",
-                      "Odometry:/odom", "Path:/path"}
+                      "PointCloud2:/points/triangulated", "Odometry:/odom", "Path:/path"}
     assert displays["Cloud"]["Color Transformer"] == "RGB8"  # the cloud carries packed rgb
     assert all(d["Enabled"] for d in displays.values())
