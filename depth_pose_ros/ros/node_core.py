@@ -539,9 +539,11 @@ class DepthPoseCore:
             except FrameError as exc:
                 raise SkipFrame("bad_frame", f"{where}: {exc}") from None
             step_s = time.monotonic() - t_step
-            if result.reset_reason:  # a gap or a repeated stamp (throttled: a driver may repeat every stamp)
-                self._log_throttled(re.sub(r"[0-9.]+", "#", result.reset_reason),
-                                    f"tracking restarted at {where}: {result.reset_reason}", warning=True)
+            if result.reset_reason:  # a gap or a repeated stamp (throttled: a driver may repeat every stamp);
+                # each camera size change is its own line (sizes kept in the key): they are rare and each matters
+                key = (result.reset_reason if "size changed" in result.reset_reason
+                       else re.sub(r"[0-9.]+", "#", result.reset_reason))
+                self._log_throttled(key, f"tracking restarted at {where}: {result.reset_reason}", warning=True)
             self._last_stamp_ns = stamp_ns
             held = s.scale_warmup == "hold" and not result.scale_converged
             odom = self._odometry(result)

@@ -8,6 +8,7 @@ as the graph reports them), and of the frames that reach it, process every one: 
 missing camera_info, none dropped. A reliable camera must lose nothing at all. A best-effort camera's
 0.9 MB frames lose fragments in the DDS transport before any subscriber sees them (measured with a plain
 listener in docs/bench_node.md), so there only "every frame that arrived was processed" can be asked.
+A camera that changes its resolution mid-stream loses no frame either (each change: one log line).
 """
 from __future__ import annotations
 
@@ -59,9 +60,9 @@ class _Camera:
     def spin_until(self, condition, timeout: float) -> bool:
         return spin_until(self.executor, condition, timeout, children=[self.proc])
 
-    def play(self, image_rel, info_rel, frames) -> dict[str, int]:
-        """Publish ``frames`` with a new camera of this QoS pairing once the node follows it; the node's
-        counters over the run (after every received frame is accounted for)."""
+    def play(self, image_rel, info_rel, segments: list) -> dict[str, int]:
+        """Publish each ``(frames, K)`` of ``segments`` in turn with a new camera of this QoS pairing once the
+        node follows it; the node's counters over the run (after every received frame is accounted for)."""
         qos = {REL: reliable_qos(), BE: sensor_data_qos()}
         image_pub = self.node.create_publisher(Image, "/image", qos[image_rel])
         info_pub = self.node.create_publisher(CameraInfo, "/camera_info", qos[info_rel])
@@ -78,7 +79,8 @@ class _Camera:
         self.spin_until(lambda: False, 0.5)  # the matched readers are ready on both sides
         before = self.totals()
         with BackgroundSpin(self.executor):
-            play_camera(image_pub, info_pub, frames, K, RATE_HZ, "bgr8")
+            for frames, K_frames in segments:
+                play_camera(image_pub, info_pub, frames, K_frames, RATE_HZ, "bgr8")
             time.sleep(1.0)
         state = {"last": self.totals(), "since": time.monotonic()}
 
@@ -103,7 +105,7 @@ def test_vga_colour_at_10hz_every_qos_pairing_nothing_lost_in_the_node(ros_env, 
     with start_child(args, ros_env, tmp_path / "node.log") as proc:
         camera = _Camera(executor, proc)
         assert camera.spin_until(lambda: bool(camera.diag), 120.0), proc.output()
-        results = [((image_rel.name, info_rel.name), camera.play(image_rel, info_rel, frames))
+        results = [((image_rel.name, info_rel.name), camera.play(image_rel, info_rel, [(frames, K)]))
                    for image_rel, info_rel in PAIRINGS]
         log = proc.output()
     summary = "\n".join(f"{pairing}: {delta}" for pairing, delta in results)
@@ -114,3 +116,22 @@ def test_vga_colour_at_10hz_every_qos_pairing_nothing_lost_in_the_node(ros_env, 
         if image_rel == "RELIABLE":
             assert delta["received"] == FRAMES, f"a reliable camera lost frames:\n{summary}"
     assert "is now reliable" in log  # the node said when it followed a reliable camera
+
+
+def test_a_camera_changing_resolution_mid_stream_loses_no_frame(ros_env, executor, tmp_path) -> None:
+    """640x480 -> 320x240 -> 640x480 on one reliable camera: every frame processed, each change one log line."""
+    args = ["-m", "depth_pose_ros.ros.depth_pose_node", "--ros-args", "--params-file",
+            str(REPO_ROOT / "config" / "default.yaml"), "-p", "num_threads:=1", "-p", "diagnostics.period_s:=0.25"]
+    large = panning_frames(15, H, W)
+    small = [np.ascontiguousarray(f[::2, ::2]) for f in panning_frames(15, H, W, step=4)]
+    K_small = K.copy()
+    K_small[:2] *= 0.5
+    K_small[:2, 2] -= 0.25  # pixel centres of a 2x decimation: c' = (c + 0.5) / 2 - 0.5
+    with start_child(args, ros_env, tmp_path / "node.log") as proc:
+        camera = _Camera(executor, proc)
+        assert camera.spin_until(lambda: bool(camera.diag), 120.0), proc.output()
+        delta = camera.play(REL, REL, [(large, K), (small, K_small), (large, K)])
+        log = proc.output()
+    assert delta == {"received": 45, "processed": 45, "dropped": 0, "skipped": 0}, f"{delta}\n{log}"
+    assert log.count("image size changed from 640x480 to 320x240") == 1, log
+    assert log.count("image size changed from 320x240 to 640x480") == 1, log
