@@ -60,13 +60,10 @@ class ColorParams:
 
 
 @dataclass
-class TrainSample:
-    """One training clip at network resolution.
-
-    ``images`` (T x C x H x W, [0, 1]) are what the losses compare; ``net_images`` the (colour-jittered)
-    network input. ``K`` is 3x3. ``stereo_T`` (4x4) is ``T_partner_cam``: maps points of each clip
-    camera into its stereo partner (``X - [b, 0, 0]`` for a partner at +b along x). GT fields are kept
-    (transformed consistently) for evaluation; ``gt_poses[t]`` is ``T_first_t``.
+class TrainBatch:
+    """A collated batch of training samples (:class:`~depth_pose_ros.data.clips.Clip` s from
+    :func:`make_sample`): their fields with a leading batch dimension B (K is Bx3x3), as far as the loop reads
+    them. ``stereo_T`` stacks ``Clip.stereo_T``; ``skipped`` names the source of each unreadable frame.
     """
 
     images: torch.Tensor
@@ -76,27 +73,7 @@ class TrainSample:
     stereo_T: Optional[torch.Tensor] = None
     gt_depth: Optional[torch.Tensor] = None
     teacher_depth: Optional[torch.Tensor] = None  # sparse, see data.clips.Clip
-    teacher_poses: Optional[torch.Tensor] = None  # (T-1) x 4 x 4 T_{t+1,t}, see data.clips.Clip (mirrored on flips)
-    teacher_flow_fw: Optional[torch.Tensor] = None  # (T-1) x 2 x H x W, see data.clips.Clip
-    teacher_flow_bw: Optional[torch.Tensor] = None
-    gt_flow: Optional[torch.Tensor] = None
-    gt_poses: Optional[torch.Tensor] = None
-    source: str = ""
-    skipped: tuple[tuple[str, int, str], ...] = ()  # (source, recording index, reason): unreadable frames met
-
-
-@dataclass
-class TrainBatch:
-    """A collated batch of :class:`TrainSample` (leading batch dimension B; K is Bx3x3)."""
-
-    images: torch.Tensor
-    net_images: torch.Tensor
-    K: torch.Tensor
-    stereo_images: Optional[torch.Tensor] = None
-    stereo_T: Optional[torch.Tensor] = None
-    gt_depth: Optional[torch.Tensor] = None
-    teacher_depth: Optional[torch.Tensor] = None  # sparse, see data.clips.Clip
-    teacher_poses: Optional[torch.Tensor] = None  # B x (T-1) x 4 x 4
+    teacher_poses: Optional[torch.Tensor] = None  # B x (T-1) x 4 x 4 (mirrored on flips)
     teacher_flow_fw: Optional[torch.Tensor] = None  # B x (T-1) x 2 x H x W
     teacher_flow_bw: Optional[torch.Tensor] = None
     gt_flow: Optional[torch.Tensor] = None
@@ -272,8 +249,9 @@ def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 def make_sample(clip: Clip, out_hw: tuple[int, int], channels: int, cfg: AugmentConfig,
-                rng: Optional[np.random.Generator] = None, train: bool = True) -> TrainSample:
-    """Resize/crop/flip/jitter one :class:`Clip` into a :class:`TrainSample` at ``out_hw``."""
+                rng: Optional[np.random.Generator] = None, train: bool = True) -> Clip:
+    """Resize/crop/flip/jitter one :class:`Clip` into the training sample at ``out_hw``: a new Clip with
+    ``channels`` channels, one 3x3 K and ``net_images`` set (stamps, indices, source and skipped kept)."""
     rng = rng if rng is not None else np.random.default_rng(0)
     K = clip.K
     if K.dim() == 3:
@@ -286,14 +264,12 @@ def make_sample(clip: Clip, out_hw: tuple[int, int], channels: int, cfg: Augment
 
     images = match_channels(apply_geometric_images(clip.images, geo), channels)
     K_out = apply_geometric_K(K.double(), in_hw, geo).float()
-    sample = TrainSample(images=images, net_images=apply_color(images, col), K=K_out, source=clip.source,
-                         skipped=tuple((clip.source, index, reason) for index, reason in clip.skipped))
+    sample = Clip(images=images, net_images=apply_color(images, col), K=K_out, stamps=clip.stamps,
+                  indices=clip.indices, source=clip.source, skipped=clip.skipped)
     if clip.stereo_images is not None and clip.stereo_baseline is not None:
         sample.stereo_images = match_channels(apply_geometric_images(clip.stereo_images, geo), channels)
-        b = float(clip.stereo_baseline)
-        T = torch.eye(4)
-        T[0, 3] = b if geo.flip else -b  # partner at +b along x maps X to X - [b, 0, 0]; mirrored: +b
-        sample.stereo_T = T
+        b = float(clip.stereo_baseline)  # partner at +b along x (stereo_T maps X to X - [b, 0, 0]) ...
+        sample.stereo_baseline = torch.tensor(-b if geo.flip else b, dtype=torch.float32)  # ... at -b mirrored
     if clip.gt_depth is not None:
         sample.gt_depth = apply_geometric_depth(clip.gt_depth, geo)
     if clip.teacher_depth is not None:
@@ -311,13 +287,14 @@ def make_sample(clip: Clip, out_hw: tuple[int, int], channels: int, cfg: Augment
     return sample
 
 
-def collate_samples(samples: list[TrainSample]) -> TrainBatch:
-    """Stack samples into a :class:`TrainBatch`; an optional field survives only if every sample has it."""
+def collate_samples(samples: list[Clip]) -> TrainBatch:
+    """Stack samples of :func:`make_sample` into a :class:`TrainBatch`; an optional field survives only if every
+    sample has it (depth maps: see ``depth_or_unknown``)."""
     if not samples:
         raise ValueError("collate_samples: empty batch")
 
     def opt(name: str) -> Optional[torch.Tensor]:
-        vals = [getattr(s, name) for s in samples]
+        vals = [getattr(s, name) for s in samples]  # a field or a property (stereo_T)
         return None if any(v is None for v in vals) else torch.stack(vals)
 
     def depth_or_unknown(name: str) -> Optional[torch.Tensor]:
@@ -331,7 +308,7 @@ def collate_samples(samples: list[TrainSample]) -> TrainBatch:
 
     return TrainBatch(
         images=torch.stack([s.images for s in samples]),
-        net_images=torch.stack([s.net_images for s in samples]),
+        net_images=torch.stack([s.images if s.net_images is None else s.net_images for s in samples]),
         K=torch.stack([s.K for s in samples]),
         stereo_images=opt("stereo_images"),
         stereo_T=opt("stereo_T"),
@@ -343,12 +320,12 @@ def collate_samples(samples: list[TrainSample]) -> TrainBatch:
         gt_flow=opt("gt_flow"),
         gt_poses=opt("gt_poses"),
         sources=tuple(s.source for s in samples),
-        skipped=tuple(entry for s in samples for entry in s.skipped),
+        skipped=tuple((s.source, index, reason) for s in samples for index, reason in s.skipped),
     )
 
 
 class AugmentedClips(Dataset):
-    """Clips of one or more ``ClipDataset`` turned into :class:`TrainSample` s.
+    """Clips of one or more ``ClipDataset`` turned into training samples (:func:`make_sample`).
 
     Indexed by ``(index, epoch)`` pairs (what :class:`training.train.ResumableSampler` yields) so the
     augmentation of a sample depends only on (seed, epoch, index); a plain int means epoch 0.
@@ -375,7 +352,7 @@ class AugmentedClips(Dataset):
         k = int(np.searchsorted(self.offsets, index, side="right") - 1)
         return self.datasets[k][int(index - self.offsets[k])]
 
-    def __getitem__(self, key: int | tuple[int, ...]) -> TrainSample:
+    def __getitem__(self, key: int | tuple[int, ...]) -> Clip:
         """``key``: a clip index, ``(index, epoch)`` or ``(index, epoch, size index)``."""
         index, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), 0)
         size = int(key[2]) if isinstance(key, tuple) and len(key) > 2 else 0

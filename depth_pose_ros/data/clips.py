@@ -12,18 +12,20 @@ Frames with a lens distortion (``Frame.distortion``: bags, image folders with a 
 undistorted on the way into a clip by :func:`~depth_pose_ros.data.frame.undistort_frame`, i.e. by the same
 ``geometry.distortion.Undistorter`` the node's Estimator uses (same K and size), so a model trained on a
 recording sees what the node will show it (``undistort=False`` keeps the images as stored).
-Augmentation is not done here; ``transform`` (Clip -> Clip) is the hook for it.
+Augmentation is not done here; ``transform`` (Clip -> Clip) is the hook for it. :class:`Clip` is also the
+record of an augmented training sample (``training.augment.make_sample`` returns one at the network size, with
+``net_images`` set), so a sample has one type from the reader to the batch (``training.augment.TrainBatch``).
 
 A clip holding a frame that cannot be read (``source.FrameReadError``: corrupt file, wrong size) is
 skipped: the dataset serves the next readable clip in its place (so a DataLoader batch keeps its size)
 and remembers the bad frame so that no later clip tries it again. The frames found unreadable while
-producing a sample travel with it (``Clip.skipped`` -> ``ClipBatch.skipped``), because DataLoader
+producing a sample travel with it (``Clip.skipped`` -> ``TrainBatch.skipped``), because DataLoader
 workers are separate processes and the training loop can only count what reaches it.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
@@ -43,12 +45,19 @@ class Clip:
 
     Poses follow the project convention ``T_target_source``: ``gt_poses[t]`` is ``T_first_t``, which
     maps points of frame t's camera into frame 0's camera (``gt_poses[0]`` is the identity).
+
+    The same record carries an augmented training sample (``training.augment.make_sample``): the images at
+    the network size, what the losses compare; ``net_images`` the (colour-jittered) network input; ``K``
+    3 x 3; GT and teacher fields transformed with the images (mirrored on a horizontal flip, which also
+    negates ``stereo_baseline``: the mirrored world has the partner on the other side).
     """
 
     images: torch.Tensor  # T x C x H x W in [0, 1]; C = 3 (RGB) or 1 (gray)
     K: torch.Tensor  # 3 x 3 when constant over the clip, else T x 3 x 3
     stamps: torch.Tensor  # T, float64 seconds
     indices: torch.Tensor  # T, int64 positions in the source
+    # T x C x H x W network input when it differs from ``images`` (training: colour jitter), else None
+    net_images: Optional[torch.Tensor] = None
     gt_poses: Optional[torch.Tensor] = None  # T x 4 x 4 T_first_t (when every frame has a GT pose)
     gt_depth: Optional[torch.Tensor] = None  # T x 1 x H x W metres, 0 = unknown
     gt_flow: Optional[torch.Tensor] = None  # (T-1) x 2 x H x W flow t -> t+1, NaN where unknown
@@ -71,32 +80,18 @@ class Clip:
     def length(self) -> int:
         return int(self.images.shape[0])
 
+    @property
+    def stereo_T(self) -> Optional[torch.Tensor]:
+        """``T_partner_cam`` (4x4 float32): maps points of each clip camera into its stereo partner, i.e.
+        ``X - [b, 0, 0]`` for a partner at signed offset b along x; None without a stereo baseline.
 
-@dataclass
-class ClipBatch:
-    """A batch of clips: the fields of :class:`Clip` with a leading batch dimension B.
-
-    ``K`` is B x 3 x 3 when every clip has a constant K, else B x T x 3 x 3. An optional field is
-    present only when every clip of the batch has it.
-    """
-
-    images: torch.Tensor  # B x T x C x H x W
-    K: torch.Tensor
-    stamps: torch.Tensor  # B x T float64
-    indices: torch.Tensor  # B x T int64
-    gt_poses: Optional[torch.Tensor] = None  # B x T x 4 x 4
-    gt_depth: Optional[torch.Tensor] = None  # B x T x 1 x H x W
-    gt_flow: Optional[torch.Tensor] = None  # B x (T-1) x 2 x H x W
-    stereo_images: Optional[torch.Tensor] = None  # B x T x C x H x W
-    stereo_baseline: Optional[torch.Tensor] = None  # B
-    sources: tuple[str, ...] = ()
-    skipped: tuple[tuple[str, int, str], ...] = ()  # (source, recording index, reason) met on the way
-
-    def to(self, device: Any, non_blocking: bool = False) -> ClipBatch:
-        """Copy every tensor to ``device`` (stamps keep float64)."""
-        moved = {f.name: (v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v)
-                 for f in fields(self) for v in [getattr(self, f.name)]}
-        return ClipBatch(**moved)
+        Derived from ``stereo_baseline`` rather than stored, so the two can never disagree.
+        """
+        if self.stereo_baseline is None:
+            return None
+        T = torch.eye(4)
+        T[0, 3] = -self.stereo_baseline
+        return T
 
 
 def valid_clip_starts(stamps: np.ndarray, clip_len: int, stride: int = 1, fps: Optional[float] = None,
@@ -247,40 +242,4 @@ def frames_to_clip(frames: Sequence[Frame], indices: Optional[Sequence[int]] = N
     return clip
 
 
-def _stack_optional(clips: Sequence[Clip], name: str) -> Optional[torch.Tensor]:
-    values = [getattr(c, name) for c in clips]
-    if any(v is None for v in values):
-        return None
-    return torch.stack(values)
-
-
-def collate_clips(clips: Sequence[Clip]) -> ClipBatch:
-    """Batch clips for a DataLoader (``collate_fn=collate_clips``); all clips must share T, C, H, W."""
-    if not clips:
-        raise ValueError("collate_clips: empty batch")
-    shape = clips[0].images.shape
-    for c in clips:
-        if c.images.shape != shape:
-            raise ValueError(f"collate_clips: clip from {c.source!r} has shape {tuple(c.images.shape)}, "
-                             f"batch started with {tuple(shape)}")
-    if all(c.K.dim() == 2 for c in clips):
-        K = torch.stack([c.K for c in clips])
-    else:
-        K = torch.stack([c.K if c.K.dim() == 3 else c.K.expand(c.length, 3, 3) for c in clips])
-    return ClipBatch(
-        images=torch.stack([c.images for c in clips]),
-        K=K,
-        stamps=torch.stack([c.stamps for c in clips]),
-        indices=torch.stack([c.indices for c in clips]),
-        gt_poses=_stack_optional(clips, "gt_poses"),
-        gt_depth=_stack_optional(clips, "gt_depth"),
-        gt_flow=_stack_optional(clips, "gt_flow"),
-        stereo_images=_stack_optional(clips, "stereo_images"),
-        stereo_baseline=_stack_optional(clips, "stereo_baseline"),
-        sources=tuple(c.source for c in clips),
-        skipped=tuple((c.source, index, reason) for c in clips for index, reason in c.skipped),
-    )
-
-
-__all__ = ["Clip", "ClipBatch", "ClipDataset", "collate_clips", "frames_to_clip", "image_to_tensor",
-           "valid_clip_starts"]
+__all__ = ["Clip", "ClipDataset", "frames_to_clip", "image_to_tensor", "valid_clip_starts"]

@@ -1,4 +1,7 @@
-"""Clip dataset: gap/backward-jump rules, tensor layout, relative GT poses, batching."""
+"""Clip dataset: gap/backward-jump rules, tensor layout, relative GT poses, loading through a DataLoader.
+
+Batching clips into training batches is ``training.augment.collate_samples`` (test/training).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +11,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from depth_pose_ros.data.clips import ClipBatch, ClipDataset, collate_clips, valid_clip_starts
+from depth_pose_ros.data.clips import Clip, ClipDataset, valid_clip_starts
 from depth_pose_ros.data.frame import Frame
 from depth_pose_ros.data.kitti_odometry import KittiOdometry
 from depth_pose_ros.data.source import SequenceSource
@@ -118,28 +121,21 @@ def test_gaps_skip_clips_and_missing_gt() -> None:
         ds[2]
 
 
-def test_collate_and_dataloader() -> None:
+def test_clips_through_a_dataloader() -> None:
     ds = ClipDataset(_source(), clip_len=3, with_stereo=True)
-    batch = collate_clips([ds[0], ds[2]])
-    assert isinstance(batch, ClipBatch)
-    assert batch.images.shape == (2, 3, 3, 4, 5) and batch.K.shape == (2, 3, 3)
-    assert batch.stamps.shape == (2, 3) and batch.indices.tolist() == [[0, 1, 2], [2, 3, 4]]
-    assert batch.gt_poses.shape == (2, 3, 4, 4) and batch.gt_depth.shape == (2, 3, 1, 4, 5)
-    assert batch.gt_flow.shape == (2, 2, 2, 4, 5) and batch.stereo_baseline.shape == (2,)
-    assert batch.sources == ("mem", "mem")
-    loader = DataLoader(ds, batch_size=2, shuffle=False, collate_fn=collate_clips)
+    a, b = ds[0], ds[2]
+    assert a.indices.tolist() == [0, 1, 2] and b.indices.tolist() == [2, 3, 4]
+    assert b.gt_poses.shape == (3, 4, 4) and b.gt_depth.shape == (3, 1, 4, 5) and b.gt_flow.shape == (2, 2, 4, 5)
+    assert b.stereo_images.shape == (3, 3, 4, 5) and b.stereo_baseline.shape == ()
+    assert (a.source, b.source) == ("mem", "mem")
+    # a clip at +b along x: stereo_T maps its points into the partner camera, X - [b, 0, 0]
+    assert b.stereo_T[0, 3].item() == pytest.approx(-0.3) and torch.equal(b.stereo_T[:3, :3], torch.eye(3))
+    loader = DataLoader(ds, batch_size=2, shuffle=False, collate_fn=list)
     batches = list(loader)
-    assert [b.images.shape[0] for b in batches] == [2, 2]
-    moved = batches[0].to("cpu")
-    assert moved.stamps.dtype == torch.float64
-    # mixed constant / varying K -> B x T x 3 x 3
-    other = ds[1]
-    other.K = torch.stack([other.K] * 3)
-    assert collate_clips([ds[0], other]).K.shape == (2, 3, 3, 3)
-    wrong = ds[1]
-    wrong.images = wrong.images[:, :, :2]
-    with pytest.raises(ValueError, match="shape"):
-        collate_clips([ds[0], wrong])
+    assert [len(batch) for batch in batches] == [2, 2]
+    assert all(isinstance(c, Clip) for batch in batches for c in batch)
+    assert [c.indices.tolist()[0] for batch in batches for c in batch] == [0, 1, 2, 3]
+    assert batches[0][0].stamps.dtype == torch.float64 and batches[0][0].indices.dtype == torch.int64
 
 
 @pytest.mark.data

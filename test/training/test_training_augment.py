@@ -15,6 +15,7 @@ from training.augment import (
     apply_color,
     apply_geometric_images,
     apply_geometric_K,
+    collate_samples,
     make_sample,
     sample_geometric,
     sample_rng,
@@ -190,3 +191,27 @@ def test_augmented_clips_index_by_epoch_and_combine_datasets(synthetic_frames) -
     assert a.images.shape == (3, 1, 64, 96)  # converted to the network's gray input
     with pytest.raises(IndexError):
         ds.clip(4)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_collated_batch_carries_the_sample_fields(synthetic_frames, flip: bool) -> None:
+    """The batch stacks the samples' stereo_T (mirrored baseline on a flip) and names each skipped frame's source."""
+    from training import augment
+
+    clip = frames_to_clip(synthetic_frames, with_stereo=True, source="synthetic:x")
+    clip.skipped = ((7, "corrupt"),)
+    p = GeometricParams((64, 96), 0, 0, (64, 96), flip)
+    orig = augment.sample_geometric
+    augment.sample_geometric = lambda *a, **k: p
+    try:
+        s = make_sample(clip, (64, 96), 1, AugmentConfig(color_jitter_prob=0.0), np.random.default_rng(0))
+    finally:
+        augment.sample_geometric = orig
+    assert s.skipped == ((7, "corrupt"),) and s.stamps is clip.stamps and s.indices is clip.indices
+    assert float(s.stereo_baseline) == pytest.approx(-0.5 if flip else 0.5)
+    batch = collate_samples([s, s])
+    assert batch.batch_size == 2 and batch.K.shape == (2, 3, 3) and batch.net_images.shape == (2, 3, 1, 64, 96)
+    assert batch.stereo_T.shape == (2, 4, 4)
+    assert batch.stereo_T[:, 0, 3].tolist() == pytest.approx([0.5 if flip else -0.5] * 2)
+    assert batch.sources == ("synthetic:x", "synthetic:x")
+    assert batch.skipped == (("synthetic:x", 7, "corrupt"), ("synthetic:x", 7, "corrupt"))
