@@ -40,9 +40,6 @@ def run(args: argparse.Namespace) -> int:
     tv = TwoViewConfig(ransac_method=args.ransac, top_ratio=args.top_ratio, num_samples=args.num_samples,
                        seed=args.seed)
     flow_fn = None
-    if args.flow == "model":
-        print("depth-pose vo: --flow model is deprecated, use --flow network", file=sys.stderr)
-        args.flow = "network"
     if args.flow == "network":
         from depth_pose_ros.pipeline.factory import build_estimator
 
@@ -96,10 +93,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="traj.txt", help="trajectory file to write (default traj.txt)")
     parser.add_argument("--format", choices=("kitti", "tum"), default="kitti", help="trajectory format")
     parser.add_argument("--json", help="write metrics (and timing) to this JSON file")
-    parser.add_argument("--flow", choices=("dis", "gt", "network", "model"), default="dis",
+    parser.add_argument("--flow", choices=("dis", "gt", "network"), default="dis",
                         help="dis: OpenCV DIS flow; gt: the source's ground-truth flow (synthetic world); "
-                             "network: a trained network's flow (--checkpoint), resized to the image "
-                             "('model' is its deprecated name)")
+                             "network: a trained network's flow (--checkpoint), resized to the image")
     parser.add_argument("--checkpoint", default="",
                         help="with --flow network: model file or folder (default: models/default)")
     parser.add_argument("--dis-preset", choices=("ultrafast", "fast", "medium"), default="medium")

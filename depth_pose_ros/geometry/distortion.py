@@ -64,19 +64,6 @@ class Distortion:
         return np.asarray(self.coeffs, dtype=np.float64)
 
 
-def distort_points(points: np.ndarray, K: np.ndarray, distortion: Distortion) -> np.ndarray:
-    """Pixels of an ideal pinhole camera K (Nx2) -> where the distorted camera images them."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 1, 2)
-    K = np.asarray(K, dtype=np.float64)
-    norm = cv2.undistortPoints(pts, K, None)  # pixels -> normalised coordinates (no distortion)
-    obj = np.concatenate([norm, np.ones((norm.shape[0], 1, 1))], axis=2)
-    if distortion.model == "equidistant":
-        out, _ = cv2.fisheye.projectPoints(obj, np.zeros(3), np.zeros(3), K, distortion.array)
-    else:
-        out, _ = cv2.projectPoints(obj, np.zeros(3), np.zeros(3), K, distortion.array)
-    return out.reshape(-1, 2)
-
-
 def _maps(K: np.ndarray, distortion: Distortion, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     h, w = size
     if distortion.model == "equidistant":

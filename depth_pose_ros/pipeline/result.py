@@ -103,17 +103,3 @@ class Result:
     def pose_valid(self) -> bool:
         """True when the relative pose was measured (not a first frame or a constant-velocity guess)."""
         return self.status in MEASURED_STATUSES
-
-    @property
-    def velocity(self) -> tuple[np.ndarray, np.ndarray]:
-        """(linear m/s, angular rad/s) of the current camera, from ``T_cur_prev`` and ``dt``."""
-        if self.T_cur_prev is None or self.dt <= 0:
-            return np.zeros(3), np.zeros(3)
-        from scipy.spatial.transform import Rotation
-
-        from depth_pose_ros.geometry.se3_np import invert_np
-
-        T_prev_cur = invert_np(self.T_cur_prev)
-        v = T_prev_cur[:3, 3] / self.dt
-        w = Rotation.from_matrix(T_prev_cur[:3, :3]).as_rotvec() / self.dt
-        return v, w

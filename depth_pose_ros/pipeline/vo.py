@@ -17,7 +17,6 @@ alignment against the frame's depth map, e.g. the synthetic world's depth), ``"u
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -50,9 +49,6 @@ class VoConfig:
     def __post_init__(self) -> None:
         if self.scale not in SCALE_MODES:
             raise ValueError(f"VoConfig.scale={self.scale!r}; choose one of {SCALE_MODES}")
-        if self.flow == "model":  # the vocabulary before FLOW_SOURCES
-            warnings.warn("VoConfig.flow='model' is deprecated: use 'network'", DeprecationWarning, stacklevel=3)
-            self.flow = "network"
         if self.flow not in FLOW_METHODS:
             raise ValueError(f"VoConfig.flow={self.flow!r}; choose one of {FLOW_METHODS}")
         if self.flow == "network" and self.flow_fn is None:

@@ -28,8 +28,6 @@ from depth_pose_ros.ros.odometry_math import OPTICAL_IN_BODY_RPY, make_transform
 from depth_pose_ros.utils import config as config_utils
 
 NODE_NAME = "depth_pose_node"
-#: Relative path (below ``paths.models_dir()``) of the shipped model used when ``checkpoint`` is empty.
-DEFAULT_CHECKPOINT = Path("default") / "model.safetensors"
 #: Parameters every rclpy node has; never reported as unknown.
 BUILTIN_PARAMETERS = frozenset({"use_sim_time", "start_type_description_service"})
 #: Image encodings the node takes as a camera image (sensor_msgs/Image): the one list every message and
@@ -261,10 +259,6 @@ def parse_settings(values: Mapping[str, Any], explicit: Optional[Iterable[str]] 
         value = get(name, type(declared[name]))  # the type of the dataclass default
         if name not in explicit:
             continue
-        if name == "flow_source" and value == "model":  # deprecated alias of "not set"
-            continue
-        if name in ("input.height", "input.width") and value == 0:  # deprecated alias of "not set"
-            continue
         node = given
         *parents, leaf = field_path.split(".")
         for part in parents:
@@ -274,7 +268,7 @@ def parse_settings(values: Mapping[str, Any], explicit: Optional[Iterable[str]] 
     # Node-side checks first, so a wrong value is reported under the parameter's own name.
     for name in ("input.height", "input.width"):
         value = get(name, int)
-        if value < 0 or value % 32:
+        if value <= 0 or value % 32:  # 0 included: "not set" is leaving the parameter out
             raise ValueError(f"{name}: must be a positive multiple of 32, got {value}")
     for name in ("max_gap_s", "max_depth_m", "scale.camera_height_m", "diagnostics.period_s",
                  "cloud.max_range_m"):

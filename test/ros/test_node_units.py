@@ -310,9 +310,11 @@ def test_default_settings_and_estimator_config():
 @pytest.mark.parametrize("values, message", [
     ({"input.heigth": 96}, "unknown parameter(s) input.heigth"),
     ({"input.height": 100}, "input.height: must be a positive multiple of 32, got 100"),
+    ({"input.width": 0}, "input.width: must be a positive multiple of 32, got 0"),  # unset = left out
     ({"input.height": "96"}, "input.height: expected an integer, got '96'"),
     ({"max_gap_s": 0}, "max_gap_s: must be > 0"),
     ({"flow_source": "raft"}, "flow_source: 'raft' is not one of ['network', 'dis']"),
+    ({"flow_source": "model"}, "flow_source: 'model' is not one of ['network', 'dis']"),  # the old vocabulary
     ({"output.size": "full"}, "output.size: 'full' is not one of camera, network"),
     ({"scale.warmup": "wait"}, "scale.warmup: 'wait' is not one of publish, hold"),
     ({"path.period_s": -1.0}, "path.period_s: must be >= 0"),
@@ -385,8 +387,8 @@ def test_make_estimator_checkpoint_shipped_model_and_untrained(tmp_path, monkeyp
         assert source == f"checkpoint {shipped}" and not warnings
         (shipped.parent / "estimator.yaml").write_text("height: 96\nwidth: 320\nflow_source: dis\n")
         est, _ = make_estimator(parse_settings({}), warnings.append)
-        assert est.network_size == (96, 320), "input size 0 (the default) follows the shipped model's own"
-        assert est.config.flow_source == "dis", "flow_source: model (the default) follows the model folder"
+        assert est.network_size == (96, 320), "an input size left unset follows the shipped model's own"
+        assert est.config.flow_source == "dis", "a flow_source left unset follows the model folder"
         est, _ = make_estimator(parse_settings({"flow_source": "network"}), warnings.append)
         assert est.config.flow_source == "network"
         est, _ = make_estimator(parse_settings({"input.width": 192}), warnings.append)
