@@ -66,6 +66,10 @@ def test_vo_without_ground_truth_uses_unit_steps(synthetic_frames):
         run_vo([])
     with pytest.raises(ValueError, match="VoConfig.flow"):
         VoConfig(flow="raft")
+    with pytest.raises(ValueError, match=r"VoConfig.flow='model'; choose one of \('dis', 'gt', 'network'\)"):
+        VoConfig(flow="model")  # the vocabulary before FLOW_SOURCES: named in the error, not mapped
+    with pytest.raises(SystemExit):  # argparse: "invalid choice: 'model' (choose from ...)"
+        cli_main(["vo", "synthetic:seed=1,length=3", "--flow", "model"])
 
 
 def test_cli_vo_synthetic_writes_tum_trajectory_and_json(tmp_path):
