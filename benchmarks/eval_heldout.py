@@ -8,6 +8,9 @@ flow, or its PoseNet), next to the identity-rotation baseline.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/eval_heldout.py runs/cpu_hour/model.safetensors \
         runs/cpu_hour_md2/model.safetensors --sequences 3 --frames 40
+
+The per-model evaluation is ``depth_pose_ros.commands.model_checks.evaluate_model_file`` (the model card's
+synthetic rows).
 """
 from __future__ import annotations
 
@@ -18,29 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from depth_pose_ros.nets.checkpoint import load_model
-from depth_pose_ros.nets.zoo import trained_input_size
-from depth_pose_ros.pipeline.config import estimator_two_view
+from depth_pose_ros.commands.model_checks import evaluate_model_file
 from training.config import SourceConfig
-from training.periodic_eval import evaluate, load_heldout
-
-KEYS = ("depth_abs_rel", "depth_delta1", "depth_abs_rel_constant", "flow_epe", "flow_epe_zero", "rot_err_deg",
-        "trans_dir_err_deg", "two_view_ok_ratio", "posenet_rot_err_deg", "rot_err_deg_identity")
-
-
-def evaluate_model_file(path: Path, sequences: int = 3, frames: int = 40, fps: float = 10.0) -> dict:
-    """Mean held-out metrics of one model file over seeds 1000..1000+sequences-1, at its training size."""
-    model, extra = load_model(path)
-    h, w = trained_input_size(Path(path)) or (96, 320)
-    per_seq = []
-    for k in range(sequences):
-        spec = f"synthetic:seed={1000 + k},length={frames},height={h},width={w},fps={fps:g}"
-        data = load_heldout(SourceConfig(spec=spec), h, w, model.cfg.encoder.image_channels, frames)
-        per_seq.append(evaluate(model, data, two_view=estimator_two_view()))
-    out = {key: float(np.mean([m[key] for m in per_seq if key in m]))
-           for key in KEYS if any(key in m for m in per_seq)}
-    out.update(step=extra.get("step"), height=h, width=w)
-    return out
+from training.periodic_eval import load_heldout
 
 
 def dis_flow_epe(h: int, w: int, sequences: int = 3, frames: int = 40, fps: float = 10.0) -> tuple[float, float]:

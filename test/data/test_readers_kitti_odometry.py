@@ -10,6 +10,7 @@ import pytest
 from depth_pose_ros.data.kitti_flow import read_kitti_flow_png, write_kitti_flow_png
 from depth_pose_ros.data.kitti_odometry import KittiOdometry, read_kitti_calib, read_kitti_poses
 from depth_pose_ros.data.source import FrameSource, open_source
+from depth_pose_ros.data.synthetic import SyntheticSequence, write_kitti_layout
 
 
 # ---- real data ---------------------------------------------------------------------------------
@@ -210,9 +211,8 @@ def test_flow_png_written_by_layout_matches(tmp_path: Path) -> None:
 
 
 def test_reads_what_the_synthetic_writer_writes(tmp_path: Path) -> None:
-    synthetic = pytest.importorskip("depth_pose_ros.data.synthetic", reason="synthetic world not built yet")
-    seq = synthetic.SyntheticSequence(seed=2, length=3, height=40, width=96, stereo_baseline=0.4)
-    synthetic.write_kitti_layout(seq, tmp_path, sequence="03")
+    seq = SyntheticSequence(seed=2, length=3, height=40, width=96, stereo_baseline=0.4)
+    write_kitti_layout(seq, tmp_path, sequence="03")
     src = open_source(tmp_path, stereo=True)
     assert src.sequence == "03" and len(src) == 3 and src.has_gt_depth and src.has_gt_flow
     T0_inv = np.linalg.inv(seq[0].T_world_cam)

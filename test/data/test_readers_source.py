@@ -113,7 +113,6 @@ def test_parse_synthetic_spec() -> None:
 
 
 def test_open_synthetic() -> None:
-    pytest.importorskip("depth_pose_ros.data.synthetic", reason="synthetic world not built yet")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         src = open_source("synthetic:seed=1,length=4,height=48,width=64", frames=slice(1, 3))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import sys
 
+import numpy as np
 import pytest
 
+from depth_pose_ros.commands.model_checks import main
 from depth_pose_ros.eval.model_card import (
     BEGIN,
     END,
+    card_path,
     dumps,
     jsonable,
     metrics_table,
@@ -24,7 +26,6 @@ MODEL_DIR = REPO_ROOT / "models" / "default"
 
 
 def test_jsonable_nan_to_null() -> None:
-    np = pytest.importorskip("numpy")
     res = {"a": float("nan"), "b": [np.float32(1.5), float("inf")], "c": {"d": np.nan, "e": np.int64(3)}}
     text = dumps(res)
     assert "NaN" not in text and "Infinity" not in text
@@ -65,9 +66,6 @@ def test_shipped_card_block_comes_from_its_json() -> None:
 
 
 def test_evaluate_model_from_json_card_refresh(tmp_path, capsys) -> None:
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    from evaluate_model import main
-
     folder = tmp_path / "m"
     folder.mkdir()
     shutil.copy(MODEL_DIR / "metrics.json", folder / "metrics.json")
@@ -80,3 +78,4 @@ def test_evaluate_model_from_json_card_refresh(tmp_path, capsys) -> None:
     assert (folder / "MODEL_CARD.md").read_text() == first
     assert "unchanged" in capsys.readouterr().out
     assert not update_card(folder / "MODEL_CARD.md", json.loads((folder / "metrics.json").read_text()))
+    assert card_path(folder) == card_path(folder / "model.safetensors") == folder / "MODEL_CARD.md"

@@ -7,17 +7,16 @@ and compare, so a card that drifts from its model (or a model file swapped witho
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 import torch
 
+from depth_pose_ros.commands.model_checks import evaluate_model_file
 from depth_pose_ros.nets.zoo import default_checkpoint
 from depth_pose_ros.pipeline.factory import build_estimator
 from depth_pose_ros.utils.paths import REPO_ROOT
 
 MODEL_DIR = REPO_ROOT / "models" / "default"
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +42,6 @@ def test_default_model_is_shipped_small_and_documented(card_metrics) -> None:
 
 
 def test_card_synthetic_numbers_reproduce(card_metrics) -> None:
-    from eval_heldout import evaluate_model_file
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

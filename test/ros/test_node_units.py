@@ -261,25 +261,6 @@ def test_register_depth_to_the_camera_image():
     assert (out[:, :50] == 0).all() and (out[:, 70:] > 0).all()
 
 
-def test_fast_depth_colorizer_matches_viz_colorize_depth():
-    from depth_pose_ros.utils.viz import DepthColorizer, colorize_depth
-
-    depth = np.random.default_rng(0).uniform(1, 80, (48, 64)).astype(np.float32)
-    depth[:4] = 0.0
-    depth[4:8] = np.nan
-    colorizer = DepthColorizer()
-    near, far = colorizer.depth_range(depth)
-    valid = depth[8:][::4, ::4]
-    assert near == pytest.approx(np.percentile(valid, 5)) and far == pytest.approx(np.percentile(valid, 95))
-    rgb = colorizer(depth)
-    np.testing.assert_array_equal(rgb, colorize_depth(depth, vmin=near, vmax=far))  # the same picture
-    assert rgb.shape == (48, 64, 3) and rgb.dtype == np.uint8 and not rgb[:8].any()  # unknown = black
-    # near is bright: the nearest pixel is brighter than the farthest
-    order = np.argsort(np.nan_to_num(depth[8:], nan=0).ravel())
-    flat = rgb[8:].reshape(-1, 3).astype(int).sum(axis=1)
-    assert flat[order[0]] > flat[order[-1]]
-
-
 # ---------------------------------------------------------------------------------- node_params
 def test_default_settings_and_estimator_config():
     s = parse_settings({})
