@@ -15,6 +15,9 @@ One :meth:`Estimator.step` per camera frame (han2021's inference path), as named
 5. **flow** at the geometry size: classical DIS, or the network flow upsampled (values scaled);
 6. **pose**: two-view geometry (essential matrix, cheirality, triangulation) -- or the rotation only
    when there is too little parallax to triangulate, or the model's PoseNet for methods without flow;
+   what the odometry makes of that measurement (status -> motion, the constant-velocity memory, step
+   lengths, unit factors) is decided by the
+   :class:`~depth_pose_ros.pipeline.odometry_policy.OdometryPolicy`;
 7. **scale**: the step's translation length carried from the previous pair through the points both
    pairs triangulate in their shared frame (:class:`~depth_pose_ros.pipeline.scale_chain.ScaleChain`,
    ``pose.scale_propagation: geometry``; ``Result.scale_source == "geometry"``), else from aligning the
@@ -47,7 +50,7 @@ from depth_pose_ros.eval.flow_metrics import resize_flow
 from depth_pose_ros.geometry.camera import crop_intrinsics, scale_intrinsics, validate_intrinsics
 from depth_pose_ros.geometry.dis_flow import dis_flow
 from depth_pose_ros.geometry.distortion import Distortion, Undistorter
-from depth_pose_ros.geometry.se3_np import invert_np, make_pose_np
+from depth_pose_ros.geometry.se3_np import invert_np
 from depth_pose_ros.geometry.two_view import (
     TwoViewConfig,
     TwoViewStatus,
@@ -57,15 +60,10 @@ from depth_pose_ros.geometry.two_view import (
 from depth_pose_ros.nets.fast import FastPathOptions, autocast_dtype, optimize_for_inference
 from depth_pose_ros.nets.model import INPUT_MULTIPLE, DepthFlowNet
 from depth_pose_ros.pipeline.config import EstimatorConfig
+from depth_pose_ros.pipeline.odometry_policy import Motion, OdometryPolicy, Step
 from depth_pose_ros.pipeline.refinement import refine_estimator
 from depth_pose_ros.pipeline.result import Result
-from depth_pose_ros.pipeline.scale_chain import ScaleChain
-from depth_pose_ros.pipeline.scale_sources import (
-    RobustFactor,
-    ground_points,
-    observe_camera_height,
-    observe_stereo,
-)
+from depth_pose_ros.pipeline.scale_sources import ground_points, observe_camera_height, observe_stereo
 from depth_pose_ros.utils.image import image_to_tensor, match_channels, to_gray_u8, to_rgb_or_gray
 
 __all__ = ["Estimator", "EstimatorConfig", "FrameError", "MIN_IMAGE_SIDE", "Result", "aspect_input_size",
@@ -167,21 +165,9 @@ class _Previous:
     T_world_cam: np.ndarray  # as handed out (metres once a metric source has a factor)
 
 
-@dataclass
-class _Motion:
-    """One step: rotation, unit translation direction and length in the odometry's units."""
-
-    R: np.ndarray
-    t: np.ndarray
-    length: float
-
-    @property
-    def T_cur_prev(self) -> np.ndarray:
-        return make_pose_np(self.R, self.t * self.length)
-
-
 class Estimator:
-    """Streaming estimator over one camera; owns the recurrent state and the odometry."""
+    """Streaming estimator over one camera; owns the recurrent state and, through its
+    :class:`OdometryPolicy` (``self.odometry``), the odometry."""
 
     def __init__(self, model: DepthFlowNet, config: Optional[EstimatorConfig] = None) -> None:
         self.config = config if config is not None else EstimatorConfig()
@@ -207,18 +193,18 @@ class Estimator:
         self._autocast_dtype = _autocast_dtype(cfg, self.device)
         self.undistort = Undistorter()
         self.refiner = None  # OnlineRefiner, created on first use by refine_estimator
-        self._depth_units = RobustFactor(window=10)  # network depth -> odometry units
-        self._metric = RobustFactor(cfg.scale.window, warmup=max(cfg.scale.warmup_frames, 1))
+        # status -> motion, step lengths, the constant-velocity memory and the unit factors
+        self.odometry = OdometryPolicy(cfg.pose.scale_propagation, cfg.pose.min_shared_points,
+                                       cfg.pose.max_scale_jump, cfg.scale.window, cfg.scale.warmup_frames,
+                                       cfg.scale.source)
         self._last_plane_inliers = 0.0
         self._index = 0
         self._stamp: Optional[float] = None
         self._origin = np.eye(4)
         self._state = None
         self._prev: Optional[_Previous] = None
-        self._velocity: Optional[_Motion] = None
         self._two_view_cache: Optional[tuple[float, TwoViewConfig]] = None
         self._input_sizes: dict[tuple[int, int, str], tuple[int, int]] = {}  # (h, w, fit) -> network size
-        self.chain = ScaleChain(cfg.pose.min_shared_points, cfg.pose.max_scale_jump)
 
     # ----------------------------------------------------------------------------------- public
     @classmethod
@@ -240,13 +226,10 @@ class Estimator:
         self._origin = self._prev.T_world_cam.copy() if keep_pose and self._prev is not None else np.eye(4)
         self._state = None
         self._prev = None
-        self._velocity = None
-        self.chain.reset()
+        self.odometry.reset(keep_units=keep_pose)
         if self.refiner is not None:
             self.refiner.reset()
         if not keep_pose:
-            self._depth_units.reset()
-            self._metric.reset()
             self._stamp = None
 
     @property
@@ -314,34 +297,30 @@ class Estimator:
                         T_world_cam=self._origin.copy(), K_pose=frame.K_pose, reset_reason=reset_reason)
         T_world_cam = self._origin.copy()
         if self._prev is None:
-            result.status = TwoViewStatus.FIRST.value
+            _report(result, self.odometry.first())
         else:
             t2 = time.perf_counter()
             flow_fw, flow_bw = self._flow(frame, net_fw, net_bw)
             timings["flow"] = _ms(t2)
             t3 = time.perf_counter()
-            motion = self._pose(result, frame, flow_fw, flow_bw, posenet_T)
+            step = self._pose(result, frame, flow_fw, flow_bw, posenet_T)
+            _report(result, step)
             timings["geometry"] = _ms(t3)
             t4 = time.perf_counter()
-            self._metric_scale(result, frame, motion, flow_fw, depth_pose, stereo_image, stereo_baseline)
+            self._metric_scale(result, frame, step.motion, flow_fw, depth_pose, stereo_image, stereo_baseline)
             timings["scale"] = _ms(t4)
-            # Each step enters the trajectory at the metric factor of its time: the trajectory is never
-            # rescaled after the fact, so an updated factor bends no past pose and odometry stays
-            # continuous (REP 105).
-            m = self._metric.value or 1.0
-            T_cur_prev = _scaled(motion.T_cur_prev, m)
+            # Each step enters the trajectory at the metric factor of its time (OdometryPolicy.T_cur_prev).
+            T_cur_prev = self.odometry.T_cur_prev(step.motion)
             T_world_cam = self._prev.T_world_cam @ invert_np(T_cur_prev)
             if not np.all(np.isfinite(T_world_cam)):  # never hand out NaN: hold the last pose
                 T_world_cam, T_cur_prev = self._prev.T_world_cam.copy(), np.eye(4)
-                motion = _Motion(np.eye(3), np.zeros(3), 0.0)
-                result.status = TwoViewStatus.CONSTANT_VELOCITY.value
+                _report(result, self.odometry.non_finite(step))
             result.T_cur_prev = T_cur_prev
             result.flow, result.flow_backward = flow_fw, flow_bw
             result.dt = stamp - self._prev.stamp
-        m = self._metric.value or 1.0
-        f = self._depth_units.value or 1.0
+        m, f = self.odometry.metric_factor, self.odometry.depth_factor
         result.scale, result.metric_scale = f * m, m
-        result.scale_converged = self.config.scale.source == "none" or self._metric.converged
+        result.scale_converged = self.odometry.scale_converged
         result.depth = np.minimum(depth * (f * m), self.config.max_depth_m).astype(np.float32)
         result.T_world_cam = T_world_cam
         self._prev = _Previous(stamp, feats, frame.tensor, frame.image_size, frame.pose_image, depth_pose,
@@ -427,54 +406,23 @@ class Estimator:
         fw = resize_flow(net_fw, size)
         return fw, None if net_bw is None else resize_flow(net_bw, size)
 
-    def _pose(self, result: Result, frame: _Prepared, flow_fw, flow_bw, posenet_T) -> _Motion:
-        """The step's motion (odometry units); keeps the scale chain for the next step."""
-        prev, pcfg = self._prev, self.config.pose
-        f = self._depth_units.value or 1.0
+    def _pose(self, result: Result, frame: _Prepared, flow_fw, flow_bw, posenet_T) -> Step:
+        """Measure the step (PoseNet, parallax, two-view geometry); the odometry policy turns the
+        measurement into the motion (odometry units) and its status."""
         if posenet_T is not None:  # methods without flow: the PoseNet, translation in network units
-            length = float(np.linalg.norm(posenet_T[:3, 3]))
-            t = posenet_T[:3, 3] / length if length > 1e-12 else np.zeros(3)
-            result.status, result.scale_source, result.confidence = TwoViewStatus.POSENET.value, "posenet", 1.0
-            return self._remember(_Motion(posenet_T[:3, :3], t, length * f))
+            return self.odometry.posenet(posenet_T)
         R_rot, parallax = self._parallax(flow_fw, frame.K_pose)
+        pcfg = self.config.pose
         if parallax < pcfg.min_parallax_px:
-            result.status, result.scale_source = TwoViewStatus.LOW_PARALLAX.value, "none"
-            self.chain.reset()
-            return self._remember(_Motion(R_rot, np.zeros(3), 0.0))
+            return self.odometry.low_parallax(R_rot)
         tv_cfg = self._two_view_at(frame.pose_scale)
         if parallax >= pcfg.restart_below_parallax_px:  # well-conditioned: one RANSAC start is enough
             tv_cfg = dataclasses.replace(tv_cfg, restarts=1)
-        tv = estimate_two_view(flow_fw, frame.K_pose, flow_bw=flow_bw, depth1=prev.depth_pose, config=tv_cfg)
+        tv = estimate_two_view(flow_fw, frame.K_pose, flow_bw=flow_bw, depth1=self._prev.depth_pose, config=tv_cfg)
         result.two_view = tv
-        result.status = tv.status.value
-        result.confidence, result.num_inliers = float(tv.confidence), int(tv.num_inliers)
-        result.inlier_ratio = float(tv.inliers.mean()) if tv.inliers.size else 0.0
-        if tv.status != TwoViewStatus.OK:
-            self.chain.reset()
-            if tv.status == TwoViewStatus.PNP_FALLBACK:  # translation measured in network units directly
-                result.scale_source = "pnp"
-                return self._remember(_Motion(tv.R, tv.t, float(tv.scale) * f))
-            result.scale_source = "constant_velocity"
-            v = self._velocity
-            return v if v is not None else _Motion(np.eye(3), np.zeros(3), 0.0)
-        length, source = None, ""
-        if pcfg.scale_propagation == "geometry":
-            length = self.chain.propagate(tv, self._velocity.length if self._velocity is not None else None)
-            source = "geometry" if length is not None else ""
-        if length is None and tv.scale is not None and np.isfinite(tv.scale) and tv.scale > 0:
-            length, source = float(tv.scale) * f, "depth"
-        if length is None:
-            length = self._velocity.length if self._velocity is not None else 0.0
-            source = "constant_velocity"
-        result.scale_source = source
-        if source == "geometry" and tv.scale is not None and np.isfinite(tv.scale) and tv.scale > 0:
-            self._depth_units.push(length / float(tv.scale))  # keep the depth in the odometry's units
-        elif self._depth_units.value is None and source == "depth":
-            self._depth_units.push(1.0)  # the first pair defines the units: those of the network depth
-        self.chain.advance(tv, frame.K_pose, length)
-        return self._remember(_Motion(tv.R, tv.t, length))
+        return self.odometry.two_view(tv, frame.K_pose)
 
-    def _metric_scale(self, result: Result, frame: _Prepared, motion: _Motion, flow_fw, depth_pose: np.ndarray,
+    def _metric_scale(self, result: Result, frame: _Prepared, motion: Motion, flow_fw, depth_pose: np.ndarray,
                       stereo_image, stereo_baseline) -> None:
         """Observe the metric factor (odometry units -> metres) of the configured source."""
         scfg = self.config.scale
@@ -486,15 +434,16 @@ class Estimator:
             plane = observe_camera_height(pts * motion.length, scfg) if len(pts) else None
             if plane is not None:
                 self._last_plane_inliers = plane.inlier_ratio
-                self._metric.push(scfg.camera_height_m / plane.height)
+                self.odometry.observe_metric(scfg.camera_height_m / plane.height)
         elif scfg.source == "stereo":
             baseline = scfg.stereo_baseline_m or stereo_baseline
             right = None
             if stereo_image is not None:
                 right = cv2.resize(to_gray_u8(stereo_image), frame.pose_image.shape[::-1],
                                    interpolation=cv2.INTER_AREA)
-            f = self._depth_units.value or 1.0
-            self._metric.push(observe_stereo(depth_pose * f, frame.pose_image, right, frame.K_pose[0, 0], baseline))
+            f = self.odometry.depth_factor
+            self.odometry.observe_metric(observe_stereo(depth_pose * f, frame.pose_image, right, frame.K_pose[0, 0],
+                                                        baseline))
         result.plane_inlier_ratio = self._last_plane_inliers
 
     # ----------------------------------------------------------------------------------- helpers
@@ -520,10 +469,6 @@ class Estimator:
             self._two_view_cache = (key, dataclasses.replace(
                 tv, **{name: getattr(tv, name) * scale for name in PIXEL_THRESHOLDS}))
         return self._two_view_cache[1]
-
-    def _remember(self, motion: _Motion) -> _Motion:
-        self._velocity = motion  # the one constant-velocity memory
-        return motion
 
     def _network_input(self, img: np.ndarray, K: Optional[np.ndarray] = None,
                        fit: Optional[str] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
@@ -564,10 +509,10 @@ class Estimator:
         return torch.autocast(self.device.type, dtype=self._autocast_dtype)
 
 
-def _scaled(T: np.ndarray, s: float) -> np.ndarray:
-    out = np.array(T, dtype=np.float64, copy=True)
-    out[:3, 3] *= s
-    return out
+def _report(result: Result, step: Step) -> None:
+    """What the odometry policy decided, written into the step's result."""
+    result.status, result.scale_source = step.status, step.scale_source
+    result.confidence, result.num_inliers, result.inlier_ratio = step.confidence, step.num_inliers, step.inlier_ratio
 
 
 def _ms(t0: float) -> float:

@@ -10,12 +10,14 @@ and by ``depth-pose vo --scale geometry``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from depth_pose_ros.geometry.scale_align import align_scale
-from depth_pose_ros.geometry.two_view import TwoViewResult
+
+if TYPE_CHECKING:  # a type only: the chain itself needs neither torch nor OpenCV (odometry_policy imports it)
+    from depth_pose_ros.geometry.two_view import TwoViewResult
 
 #: Pixels of the two pairs are matched on a grid of cells this wide (triangulated samples differ).
 CELL_PX = 4.0

@@ -3,15 +3,15 @@
 Monocular geometry fixes the trajectory only up to one unknown factor. A robot usually knows one metric
 quantity: how high its camera sits above the ground, or the baseline of a stereo pair. Each source
 here turns one frame into an observation ``m`` of the factor from the pipeline's geometric units to
-metres, and smooths it over time (a per-frame estimate is noisy; the true factor is constant while the
-monocular scale is carried consistently). ``None`` means "no reliable estimate this frame".
+metres; the odometry policy smooths it over time (``odometry_policy.RobustFactor``: a per-frame estimate
+is noisy; the true factor is constant while the monocular scale is carried consistently). ``None`` means
+"no reliable estimate this frame".
 
 The camera-height source fits the road plane to points *triangulated* by the two-view module (not to
 network depth, whose errors would become the metric error).
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Optional
 
@@ -22,37 +22,6 @@ from depth_pose_ros.geometry.epipolar import fundamental_np, sampson_residual_np
 from depth_pose_ros.geometry.triangulation import triangulate
 from depth_pose_ros.pipeline.config import ScaleConfig
 from depth_pose_ros.utils.image import to_gray_u8
-
-
-class RobustFactor:
-    """A positive factor observed once per frame: the median of the last ``window`` observations in the
-    log domain (scale errors are multiplicative, and single-frame fits have outliers an average would
-    follow). ``converged`` once ``warmup`` observations are in."""
-
-    def __init__(self, window: int, warmup: int = 1) -> None:
-        self.window = max(int(window), 1)
-        self.warmup = warmup
-        self._logs: deque[float] = deque(maxlen=self.window)
-        self.count = 0
-
-    def reset(self) -> None:
-        self._logs.clear()
-        self.count = 0
-
-    @property
-    def value(self) -> Optional[float]:
-        return float(np.exp(np.median(self._logs))) if self._logs else None
-
-    @property
-    def converged(self) -> bool:
-        return self.count >= self.warmup
-
-    def push(self, s: Optional[float]) -> Optional[float]:
-        """Add one observation (ignored when None / non-finite / non-positive); the filtered value."""
-        if s is not None and np.isfinite(s) and s > 0:
-            self._logs.append(float(np.log(s)))
-            self.count += 1
-        return self.value
 
 
 def fit_ground_plane(points: np.ndarray, max_tilt_deg: float, iterations: int = 100,

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 
 from depth_pose_ros.pipeline.config import ScaleConfig
+from depth_pose_ros.pipeline.odometry_policy import RobustFactor
 from depth_pose_ros.pipeline.scale_sources import (
-    RobustFactor,
     fit_ground_plane,
     ground_points,
     observe_camera_height,
