@@ -114,7 +114,7 @@ def _bench_record(tmp: Path, frames: int, rate: float, qos: str, storage: str) -
     from ros_harness import ros_context, spin_until, start_child
     from sensor_msgs.msg import Image
 
-    from depth_pose_ros.ros.bag_io import BagReader
+    from depth_pose_ros.data.rosbag_io import BagReader
     from depth_pose_ros.ros.convert import numpy_to_image_msg, stamp_to_ns
     from depth_pose_ros.ros.qos import qos_from_name
 
@@ -176,7 +176,7 @@ def _bench_play(tmp: Path, frames: int, rate: float) -> None:
     from ros_harness import ros_context, spin_until, start_child
     from sensor_msgs.msg import Image
 
-    from depth_pose_ros.ros.bag_io import SplitBagWriter
+    from depth_pose_ros.data.rosbag_io import SplitBagWriter
     from depth_pose_ros.ros.convert import numpy_to_image_msg
     from depth_pose_ros.ros.qos import reliable_qos
 

@@ -1,6 +1,8 @@
 """Camera frames from ROS bags (rosbag2 sqlite3 / mcap, ROS 1 .bag) without ROS installed.
 
-Uses the pure-Python ``rosbags`` library (``AnyReader``). One image topic (``sensor_msgs/Image`` with
+Reads through :class:`~depth_pose_ros.data.rosbag_io.BagReader` (the pure-Python ``rosbags`` library; the
+bag forms :func:`~depth_pose_ros.data.rosbag_io.resolve_bag_paths` accepts), and decodes the messages with
+the functions of :mod:`depth_pose_ros.data.rosbag_io`. One image topic (``sensor_msgs/Image`` with
 encoding rgb8, bgr8, rgba8, bgra8, mono8, mono16 (and the 8UC1/8UC3/16UC1 aliases), or
 ``sensor_msgs/CompressedImage`` in any format OpenCV decodes) becomes the frames; a
 ``sensor_msgs/CameraInfo`` topic gives K (``k``, or ``K`` in ROS 1 bags) and the lens distortion
@@ -12,8 +14,9 @@ CameraInfo unusable (skipped with a warning, like an uncalibrated one). Images a
   is used (topics with "depth" in their name are skipped when that leaves exactly one), and the only
   CameraInfo topic, or the one in the image topic's namespace (``/cam/camera_info`` for
   ``/cam/image_raw/compressed``).
-* Pairing: each image takes the CameraInfo nearest in header stamp if within ``stamp_tolerance``;
-  otherwise the latest one before it (camera_info published once or latched), otherwise the first.
+* Pairing (:func:`~depth_pose_ros.data.rosbag_io.pair_camera_infos`): each image takes the CameraInfo of
+  its exact header stamp, else the nearest one within ``stamp_tolerance`` (the node's rule); otherwise the
+  latest one before it (camera_info published once or latched), otherwise the first.
   A ``K`` argument overrides CameraInfo (then none is needed, and the frames carry no distortion).
 * Stamps: the header stamp (the bag's receive time when the header stamp is zero); frames are
   ordered by stamp.
@@ -33,68 +36,21 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from depth_pose_ros.data.frame import Frame
-from depth_pose_ros.data.source import (
-    FrameSelection,
-    FrameSource,
-    as_K,
-    fps_from_stamps,
-    to_uint8,
+from depth_pose_ros.data.rosbag_io import (
+    COMPRESSED_TYPE,
+    IMAGE_TYPE,
+    INFO_TYPE,
+    BagError,
+    BagReader,
+    camera_info_distortion,
+    camera_info_K,
+    compressed_msg_to_numpy,
+    image_msg_to_numpy,
+    pair_camera_infos,
+    stamp_ns,
 )
+from depth_pose_ros.data.source import FrameSelection, FrameSource, as_K, fps_from_stamps
 from depth_pose_ros.geometry.distortion import Distortion, UnknownDistortionModel
-from depth_pose_ros.utils.image_codec import decode_compressed_image, decode_raw_image
-
-IMAGE_TYPE = "sensor_msgs/msg/Image"
-COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
-INFO_TYPE = "sensor_msgs/msg/CameraInfo"
-
-class BagError(ValueError):
-    """A bag that cannot be read or used (corrupt, wrong topics, missing CameraInfo)."""
-
-
-def stamp_ns(stamp: Any) -> int:
-    """Nanoseconds of a builtin_interfaces/Time (``sec``/``nanosec``) message."""
-    return int(stamp.sec) * 1_000_000_000 + int(getattr(stamp, "nanosec", getattr(stamp, "nsec", 0)))
-
-
-def image_msg_to_numpy(msg: Any) -> np.ndarray:
-    """HxWx3 RGB or HxW gray uint8 from a deserialised sensor_msgs/Image (honours ``step``, endianness)."""
-    if str(msg.encoding).lower() == "32fc1":
-        raise ValueError("image topic has encoding 32FC1 (a depth image), not a camera image")
-    img, _ = decode_raw_image(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
-    return to_uint8(img)
-
-
-def compressed_msg_to_numpy(msg: Any) -> np.ndarray:
-    """HxWx3 RGB or HxW gray uint8 from a deserialised sensor_msgs/CompressedImage."""
-    img, _ = decode_compressed_image(msg.data, str(msg.format))
-    return to_uint8(img)
-
-
-def camera_info_K(msg: Any) -> Optional[np.ndarray]:
-    """3x3 K of a CameraInfo (ROS 2 ``k`` or ROS 1 ``K``); None when uncalibrated (all zeros)."""
-    k = getattr(msg, "k", None)
-    if k is None:
-        k = getattr(msg, "K", None)
-    if k is None:
-        return None
-    K = np.asarray(k, dtype=np.float64).reshape(3, 3)
-    if K[0, 0] <= 0 or K[1, 1] <= 0:
-        return None
-    return K
-
-
-def camera_info_distortion(msg: Any) -> Optional[Distortion]:
-    """Lens distortion of a CameraInfo (``distortion_model`` + ROS 2 ``d`` or ROS 1 ``D``); None when there is
-    none (no or all-zero coefficients).
-
-    Raises:
-        UnknownDistortionModel: a model :class:`~depth_pose_ros.geometry.distortion.Distortion` does not support.
-        ValueError: invalid coefficients.
-    """
-    d = getattr(msg, "d", None)
-    if d is None:
-        d = getattr(msg, "D", None)
-    return Distortion.create(str(getattr(msg, "distortion_model", "") or ""), d)
 
 
 @dataclass
@@ -113,7 +69,8 @@ class RosbagSource(FrameSource):
     """Frames of one image topic of a rosbag2 (directory, .mcap, .db3) or ROS 1 (.bag) recording.
 
     Args:
-        path: bag directory (with metadata.yaml) or storage file.
+        path: bag directory (with metadata.yaml), storage file, ROS 1 .bag, or a folder of split parts
+            (:func:`~depth_pose_ros.data.rosbag_io.resolve_bag_paths`).
         image_topic / info_topic: topic names (auto-detected when None, see module docstring).
         K: intrinsics override (3x3, (fx, fy, cx, cy) or YAML path): no CameraInfo needed.
         stamp_tolerance: seconds within which a CameraInfo counts as "the one for this image".
@@ -121,7 +78,7 @@ class RosbagSource(FrameSource):
     """
 
     # An open reader (and its connection objects) cannot cross processes: each process reopens the bag.
-    _process_local = {"_reader": None, "_connections_by_topic": None, "_image_conns": None}
+    _process_local = {"_reader": None}
 
     def __init__(self, path: Union[str, Path], image_topic: Optional[str] = None,
                  info_topic: Optional[str] = None, K: Any = None, stamp_tolerance: float = 0.05,
@@ -133,13 +90,8 @@ class RosbagSource(FrameSource):
         self.path = path
         self.K_override = as_K(K) if K is not None else None
         self.stamp_tolerance = float(stamp_tolerance)
-        self._reader: Any = None
-        try:
-            reader = self._open_reader()
-        except FileNotFoundError as exc:
-            raise FileNotFoundError(f"cannot read bag {path}: {exc}") from None
-        except Exception as exc:  # rosbags raises many types for corrupt files; name the file
-            raise BagError(f"cannot read bag {path}: {type(exc).__name__}: {exc}") from None
+        self._reader: Optional[BagReader] = None
+        reader = self._open_reader()  # BagError naming the bag when it cannot be opened
         try:
             self._index(reader, image_topic, info_topic)
         except BagError:
@@ -150,22 +102,13 @@ class RosbagSource(FrameSource):
             raise BagError(f"cannot read bag {path}: {type(exc).__name__}: {exc}") from None
 
     # ---- opening and indexing -----------------------------------------------------------------
-    def _open_reader(self) -> Any:
-        from rosbags.highlevel import AnyReader
-        from rosbags.typesys import Stores, get_typestore
-
+    def _open_reader(self) -> BagReader:
         if self._reader is None:
-            reader = AnyReader([self.path], default_typestore=get_typestore(Stores.ROS2_JAZZY))
-            reader.open()
-            self._reader = reader
-            by_topic: dict[str, list[Any]] = {}
-            for c in reader.connections:
-                by_topic.setdefault(c.topic, []).append(c)
-            self._connections_by_topic = by_topic
+            self._reader = BagReader(self.path)
         return self._reader
 
-    def _index(self, reader: Any, image_topic: Optional[str], info_topic: Optional[str]) -> None:
-        topics = {t: info.msgtype for t, info in reader.topics.items()}
+    def _index(self, reader: BagReader, image_topic: Optional[str], info_topic: Optional[str]) -> None:
+        topics = reader.topics()
         image_topics = sorted(t for t, ty in topics.items() if ty in (IMAGE_TYPE, COMPRESSED_TYPE))
         info_topics = sorted(t for t, ty in topics.items() if ty == INFO_TYPE)
         self.image_topic = self._choose_image_topic(image_topic, image_topics, topics)
@@ -174,17 +117,17 @@ class RosbagSource(FrameSource):
             raise BagError(f"bag {self.path}: no sensor_msgs/CameraInfo topic (topics: {sorted(topics)}); "
                            "pass K=... (intrinsics) or info_topic=...")
         self.compressed = topics[self.image_topic] == COMPRESSED_TYPE
-        self._image_conns = self._connections_by_topic[self.image_topic]
-        info_conns = self._connections_by_topic.get(self.info_topic, []) if self.info_topic else []
-        conn_pos = {id(c): i for i, c in enumerate(self._image_conns)}
+        image_conns = reader.connections(self.image_topic)
+        info_conns = reader.connections(self.info_topic) if self.info_topic else []
+        conn_pos = {id(c): i for i, c in enumerate(image_conns)}
 
         entries: list[_ImageEntry] = []
         infos: list[tuple[int, np.ndarray, int, int, Optional[Distortion]]] = []  # stamp, K, width, height, D
         warned: set[str] = set()
         seen: dict[tuple[int, int], int] = {}  # (connection, log time) -> messages so far
-        for conn, log_ns, raw in reader.messages(connections=self._image_conns + info_conns):
+        for conn, log_ns, raw in reader.raw_messages(image_conns + info_conns):
             msg = reader.deserialize(raw, conn.msgtype)
-            st = stamp_ns(msg.header.stamp) or int(log_ns)
+            st = stamp_ns(msg.header.stamp) or log_ns
             if conn.msgtype == INFO_TYPE:
                 K = camera_info_K(msg)
                 if K is not None:
@@ -200,10 +143,10 @@ class RosbagSource(FrameSource):
                     infos.append((st, K, int(msg.width), int(msg.height), dist))
                 continue
             ci = conn_pos[id(conn)]
-            key = (ci, int(log_ns))
+            key = (ci, log_ns)
             rank = seen.get(key, 0)
             seen[key] = rank + 1
-            entries.append(_ImageEntry(conn=ci, log_ns=int(log_ns), rank=rank, stamp_ns=st))
+            entries.append(_ImageEntry(conn=ci, log_ns=log_ns, rank=rank, stamp_ns=st))
         if not entries:
             raise BagError(f"bag {self.path}: topic {self.image_topic} has no messages")
         if self.K_override is None and not infos:
@@ -222,8 +165,7 @@ class RosbagSource(FrameSource):
             self._info_K = [x[1] for x in infos]
             self._info_size = [(x[2], x[3]) for x in infos]
             self._info_distortion = [x[4] for x in infos]
-            self._info_for = _pair_infos(stamps, np.array([x[0] for x in infos], dtype=np.int64),
-                                         int(self.stamp_tolerance * 1e9))
+            self._info_for = pair_camera_infos(stamps, [x[0] for x in infos], int(self.stamp_tolerance * 1e9))
         self.fps = fps_from_stamps(self._stamps)
         kind = "bag" if self.path.suffix == ".bag" else "rosbag2"
         self.name = f"{kind}:{self.path.name}:{self.image_topic}"
@@ -285,10 +227,10 @@ class RosbagSource(FrameSource):
         entry = self._entries[raw_index]
         try:
             reader = self._open_reader()
-            conn = self._image_conns_open()[entry.conn]
+            # After a reopen (new process) the connection objects are new: look them up by topic again.
+            conn = reader.connections(self.image_topic)[entry.conn]
             found = None
-            for n, (_, _, raw) in enumerate(reader.messages(connections=[conn], start=entry.log_ns,
-                                                             stop=entry.log_ns + 1)):
+            for n, (_, _, raw) in enumerate(reader.raw_messages([conn], entry.log_ns, entry.log_ns + 1)):
                 if n == entry.rank:
                     found = raw
                     break
@@ -315,10 +257,6 @@ class RosbagSource(FrameSource):
         return Frame(image=image, K=K, stamp=float(self._stamps[raw_index]), index=raw_index,
                      distortion=distortion, source=self.name)
 
-    def _image_conns_open(self) -> list[Any]:
-        # After a reopen (new process) connection objects are new: look them up by topic again.
-        return self._connections_by_topic[self.image_topic]
-
     def close(self) -> None:
         """Close the bag (reopened on the next access)."""
         if getattr(self, "_reader", None) is not None:
@@ -327,15 +265,3 @@ class RosbagSource(FrameSource):
             finally:
                 self._reader = None
 
-
-def _pair_infos(image_stamps: np.ndarray, info_stamps: np.ndarray, tol_ns: int) -> np.ndarray:
-    """For each image stamp: nearest info within tol, else the latest info before, else the first."""
-    pos = np.searchsorted(info_stamps, image_stamps, side="right")  # infos at index < pos are <= stamp
-    before = np.clip(pos - 1, 0, len(info_stamps) - 1)
-    after = np.clip(pos, 0, len(info_stamps) - 1)
-    d_before = np.abs(image_stamps - info_stamps[before])
-    d_after = np.abs(info_stamps[after] - image_stamps)
-    nearest = np.where(d_before <= d_after, before, after)
-    d_near = np.minimum(d_before, d_after)
-    fallback = np.where(pos > 0, pos - 1, 0)
-    return np.where(d_near <= tol_ns, nearest, fallback)

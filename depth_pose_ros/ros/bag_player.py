@@ -3,7 +3,7 @@
 Run: ``python -m depth_pose_ros.ros.bag_player --ros-args -p bag:=bags/rec -p rate:=0.5``.
 
 Reads rosbag2 (mcap / sqlite3, also a folder of split parts) and ROS 1 ``.bag`` files through
-:mod:`depth_pose_ros.ros.bag_io`. ROS 2 messages are published as the stored CDR bytes (no
+:class:`depth_pose_ros.data.rosbag_io.BagReader`. ROS 2 messages are published as the stored CDR bytes (no
 deserialisation); ROS 1 messages are converted to the ROS 2 wire format first.
 
 Timing follows the bag's receive times (like ``ros2 bag play``), scaled by ``rate``; message
@@ -19,16 +19,17 @@ import threading
 import time
 from typing import Optional
 
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
 
-from depth_pose_ros.ros.bag_io import CAMERA_TYPES, BagError, BagReader, msg_class, ros2_typestore
+from depth_pose_ros.data.rosbag_io import CAMERA_TYPES, BagError, BagReader, ros2_typestore
+from depth_pose_ros.ros.bag_io import msg_class
 from depth_pose_ros.ros.convert import ns_to_stamp
 from depth_pose_ros.ros.node_runner import ros_session
+from depth_pose_ros.ros.param_table import ParamSpec, declare_parameters
 from depth_pose_ros.ros.qos import QOS_NAMES, describe_qos, qos_from_name, reliable_qos
 
 NODE_NAME = "bag_player"
@@ -39,13 +40,31 @@ MATCH_SETTLE_S = 0.3
 #: readers acknowledge on the writer's heartbeat, every 3 s by default, hence a little more.
 ACK_TIMEOUT_S = 3.5
 
+#: Parameters of the player (all read-only: they are read once, at start).
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("bag", "", "rosbag2 directory (mcap/sqlite3, or a folder of split parts) or ROS 1 .bag file."),
+    ParamSpec("rate", 1.0, "Playback speed factor (2.0 = twice as fast)."),
+    ParamSpec("loop", False, "Replay from the start (offset) forever."),
+    ParamSpec("start_offset", 0.0, "Skip this many seconds of the bag."),
+    ParamSpec("topics", Parameter.Type.STRING_ARRAY,
+              f"Topics to play; unset = every topic of type {', '.join(CAMERA_TYPES)}."),
+    ParamSpec("topic_remap", Parameter.Type.STRING_ARRAY, "Entries 'from:=to' renaming played topics."),
+    ParamSpec("qos", "reliable", f"Publisher QoS: {', '.join(QOS_NAMES)}. reliable matches both reliable and "
+                                 "best-effort subscribers."),
+    ParamSpec("qos_depth", 0, "Publisher queue depth (0 = the profile's)."),
+    ParamSpec("publish_clock", True, "Publish bag time on /clock."),
+    ParamSpec("clock_frequency", 100.0, "Extra /clock messages per second between bag messages (0 = none)."),
+    ParamSpec("wait_for_subscribers", False, "Start only when every played topic has a subscriber."),
+    ParamSpec("wait_timeout", 10.0, "Longest wait for subscribers (s); playback starts anyway after it."),
+)
+
 
 class BagPlayer(Node):
     """Node publishing a bag's camera topics; :meth:`play` does the work."""
 
     def __init__(self, **node_kwargs) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        p = self._declare_parameters()
+        p = declare_parameters(self, PARAMETERS)
         if not p["bag"]:
             raise ValueError("bag: parameter is required (path of a rosbag2 directory or ROS 1 .bag)")
         if not p["rate"] > 0:
@@ -103,40 +122,6 @@ class BagPlayer(Node):
         self.reader.close()
 
     # ------------------------------------------------------------------------------------ internals
-    def _declare_parameters(self) -> dict:
-        def declare(name: str, default, description: str):
-            return self.declare_parameter(
-                name, default, ParameterDescriptor(description=description, read_only=True)
-            ).value
-
-        return {
-            "bag": str(declare("bag", "", "rosbag2 directory (mcap/sqlite3, or a folder of split parts) "
-                                          "or ROS 1 .bag file.")),
-            "rate": float(declare("rate", 1.0, "Playback speed factor (2.0 = twice as fast).")),
-            "loop": bool(declare("loop", False, "Replay from the start (offset) forever.")),
-            "start_offset": float(declare("start_offset", 0.0, "Skip this many seconds of the bag.")),
-            "topics": list(declare(
-                "topics", Parameter.Type.STRING_ARRAY,
-                f"Topics to play; unset = every topic of type {', '.join(CAMERA_TYPES)}.",
-            ) or []),
-            "topic_remap": list(declare(
-                "topic_remap", Parameter.Type.STRING_ARRAY, "Entries 'from:=to' renaming played topics.",
-            ) or []),
-            "qos": str(declare("qos", "reliable", f"Publisher QoS: {', '.join(QOS_NAMES)}. reliable "
-                                                   "matches both reliable and best-effort subscribers.")),
-            "qos_depth": int(declare("qos_depth", 0, "Publisher queue depth (0 = the profile's).")),
-            "publish_clock": bool(declare("publish_clock", True, "Publish bag time on /clock.")),
-            "clock_frequency": float(declare(
-                "clock_frequency", 100.0, "Extra /clock messages per second between bag messages (0 = none).",
-            )),
-            "wait_for_subscribers": bool(declare(
-                "wait_for_subscribers", False, "Start only when every played topic has a subscriber.",
-            )),
-            "wait_timeout": float(declare(
-                "wait_timeout", 10.0, "Longest wait for subscribers (s); playback starts anyway after it.",
-            )),
-        }
-
     def _select_topics(self, bag_topics: dict[str, str], wanted: list[str]) -> dict[str, str]:
         store = ros2_typestore().fielddefs
         if wanted:

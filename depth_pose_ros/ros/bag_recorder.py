@@ -19,24 +19,39 @@ import time
 from functools import partial
 from typing import Optional
 
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 
-from depth_pose_ros.ros.bag_io import (
+from depth_pose_ros.data.rosbag_io import (
     CAMERA_TYPES,
     STORAGE_NAMES,
     SplitBagWriter,
-    msg_class,
     normalize_type_name,
     ros2_typestore,
 )
+from depth_pose_ros.ros.bag_io import msg_class
 from depth_pose_ros.ros.node_runner import drain, ros_session, spin_until_stopped
+from depth_pose_ros.ros.param_table import ParamSpec, declare_parameters
 from depth_pose_ros.ros.qos import QOS_NAMES, describe_qos, qos_from_name
 
 NODE_NAME = "bag_recorder"
 #: How often topics given without a type are looked up in the ROS graph.
 DISCOVERY_PERIOD_S = 0.5
+
+#: Parameters of the recorder (all read-only: they are read once, at start).
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("topics", ["/camera/image_raw", "/camera/camera_info"],
+              "Topics to record: '/topic' (type looked up in the graph) or '/topic:pkg/msg/Type'. "
+              f"Meant for camera streams ({', '.join(CAMERA_TYPES)}); any type of the Jazzy typestore works."),
+    ParamSpec("output_dir", "bags", "Directory receiving the bag(s)."),
+    ParamSpec("bag_name", "", "Bag directory name; empty = rec_YYYYmmdd_HHMMSS. Split parts get _000, _001..."),
+    ParamSpec("storage", "mcap", f"Bag storage: {' or '.join(STORAGE_NAMES)}."),
+    ParamSpec("max_bag_size", 0, "Start a new bag part after this many bytes of messages (0 = never)."),
+    ParamSpec("max_bag_duration", 0.0, "Start a new bag part after this many seconds (0 = never)."),
+    ParamSpec("qos", "sensor_data", f"Subscription QoS: {', '.join(QOS_NAMES)}. sensor_data (best effort) matches "
+                                    "every publisher; use reliable to get every message of a reliable publisher."),
+    ParamSpec("qos_depth", 20, "Subscription queue depth (0 = the profile's)."),
+)
 
 
 class BagRecorder(Node):
@@ -44,7 +59,7 @@ class BagRecorder(Node):
 
     def __init__(self, **node_kwargs) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        p = self._declare_parameters()
+        p = declare_parameters(self, PARAMETERS)
         self.qos = qos_from_name(p["qos"], p["qos_depth"] or None, what="qos")
         bag_name = p["bag_name"] or time.strftime("rec_%Y%m%d_%H%M%S")
         self.writer = SplitBagWriter(
@@ -88,39 +103,6 @@ class BagRecorder(Node):
         self.get_logger().info(f"closed {', '.join(map(str, self.writer.paths)) or 'no bag'} ({summary})")
 
     # ------------------------------------------------------------------------------------ internals
-    def _declare_parameters(self) -> dict:
-        def declare(name: str, default, description: str):
-            return self.declare_parameter(
-                name, default, ParameterDescriptor(description=description, read_only=True)
-            ).value
-
-        return {
-            "topics": list(declare(
-                "topics", ["/camera/image_raw", "/camera/camera_info"],
-                "Topics to record: '/topic' (type looked up in the graph) or '/topic:pkg/msg/Type'. "
-                f"Meant for camera streams ({', '.join(CAMERA_TYPES)}); any type of the Jazzy "
-                "typestore works.",
-            )),
-            "output_dir": str(declare("output_dir", "bags", "Directory receiving the bag(s).")),
-            "bag_name": str(declare(
-                "bag_name", "",
-                "Bag directory name; empty = rec_YYYYmmdd_HHMMSS. Split parts get _000, _001...",
-            )),
-            "storage": str(declare("storage", "mcap", f"Bag storage: {' or '.join(STORAGE_NAMES)}.")),
-            "max_bag_size": int(declare(
-                "max_bag_size", 0, "Start a new bag part after this many bytes of messages (0 = never).",
-            )),
-            "max_bag_duration": float(declare(
-                "max_bag_duration", 0.0, "Start a new bag part after this many seconds (0 = never).",
-            )),
-            "qos": str(declare(
-                "qos", "sensor_data",
-                f"Subscription QoS: {', '.join(QOS_NAMES)}. sensor_data (best effort) matches every "
-                "publisher; use reliable to get every message of a reliable publisher.",
-            )),
-            "qos_depth": int(declare("qos_depth", 20, "Subscription queue depth (0 = the profile's).")),
-        }
-
     def _subscribe(self, topic: str, type_name: str) -> None:
         type_name = normalize_type_name(type_name)
         if type_name not in ros2_typestore().fielddefs:

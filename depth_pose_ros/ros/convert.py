@@ -1,7 +1,10 @@
 """Conversions between ROS 2 messages and the numpy arrays the rest of the project uses.
 
 cv_bridge and sensor_msgs_py are not available as PyPI wheels, and the estimator only needs a few
-encodings, so the conversions live here (and nowhere else: every node uses these functions).
+encodings, so the conversions live here (and nowhere else: every node uses these functions). Where a
+message is only *read* -- pixels, header stamps, the ``k`` of a camera_info -- the functions are thin
+adapters over the ROS-free readers the bag frame source uses too (:mod:`depth_pose_ros.utils.image_codec`,
+:mod:`depth_pose_ros.data.rosbag_io`), adding this module's error types and checks.
 
 Conventions (those of the original design sketch, shared/DESIGN.md, outside this repository): images come
 out as HxWx3 uint8 **RGB** or HxW gray (uint8 / uint16), depth as HxW float32 metres, intrinsics as 3x3
@@ -31,6 +34,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 
+from depth_pose_ros.data.rosbag_io import camera_info_matrix, stamp_ns
 from depth_pose_ros.utils.image_codec import (
     ENCODINGS,
     ImageDecodeError,
@@ -86,7 +90,7 @@ def ns_to_stamp(ns: int) -> Time:
 
 def stamp_to_ns(stamp: Time) -> int:
     """``builtin_interfaces/Time`` -> integer nanoseconds (exact)."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+    return stamp_ns(stamp)
 
 
 def as_stamp(stamp: StampLike) -> Time:
@@ -379,10 +383,12 @@ def camera_info_to_K(msg: CameraInfo) -> np.ndarray:
     An all-zero K is how drivers say "uncalibrated"; that raises rather than producing a
     division by zero deep in the estimator.
     """
-    K = np.asarray(msg.k, dtype=np.float64).reshape(-1)
-    if K.size != 9:
-        raise ConversionError(f"camera_info: k has {K.size} values, expected 9")
-    K = K.reshape(3, 3)
+    try:
+        K = camera_info_matrix(msg)
+    except ValueError as exc:  # not 9 values
+        raise ConversionError(str(exc)) from None
+    if K is None:
+        raise ConversionError("camera_info: the message has no k field")
     bad = [f"k[{i}]={v}" for i, v in enumerate(K.ravel()) if not np.isfinite(v)]
     bad += [f"{n}={K[i, i]} (must be > 0)" for i, n in ((0, "fx"), (1, "fy")) if np.isfinite(K[i, i]) and K[i, i] <= 0]
     bad += [f"k[{i}]={K.ravel()[i]} (must be {want})" for i, want in ((6, 0), (7, 0), (8, 1))

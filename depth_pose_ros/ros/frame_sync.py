@@ -6,10 +6,12 @@ existed) means the node silently does nothing. Here an image is paired when it i
 
 * :class:`StampedCache` keeps the last few camera_info (or right images) keyed by their header stamp;
   :meth:`StampedCache.lookup` returns the exact stamp when present, else the nearest entry within a
-  tolerance, and can wait a little for the exact one (camera drivers publish image and camera_info
-  together, but they travel on two topics and the image may win the race). Entries are evicted in
-  *arrival* order, not by stamp: after a stamp jump back (a bag loop, a restarted driver) the new
-  entries have the smallest stamps, and evicting by stamp would throw each one away as it arrives.
+  tolerance (the project's one pairing rule, :func:`depth_pose_ros.data.rosbag_io.nearest_stamp`, which
+  the bag frame source applies too), and can wait a little for the exact one (camera drivers publish
+  image and camera_info together, but they travel on two topics and the image may win the race).
+  Entries are evicted in *arrival* order, not by stamp: after a stamp jump back (a bag loop, a restarted
+  driver) the new entries have the smallest stamps, and evicting by stamp would throw each one away as it
+  arrives.
   An entry far behind the newest one (``restart_ns``) clears the cache: the source restarted.
 * :class:`LatestSlot` holds the newest unprocessed frames only (``capacity``, the node's is two). A frame
   arriving at a full slot pushes out the oldest one (counted as dropped), so a slow estimator always
@@ -28,6 +30,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Generic, Optional, TypeVar
+
+from depth_pose_ros.data.rosbag_io import nearest_stamp
 
 T = TypeVar("T")
 
@@ -132,13 +136,10 @@ class StampedCache(Generic[T]):
                     break
             if stamp_ns in self._values:
                 return Match(self._values[stamp_ns], stamp_ns, 0)
-            if not self._stamps:
+            i = nearest_stamp(self._stamps, stamp_ns, tolerance_ns)
+            if i is None:
                 return None
-            i = bisect.bisect_left(self._stamps, stamp_ns)
-            candidates = [s for s in self._stamps[max(0, i - 1): i + 1]]
-            best = min(candidates, key=lambda s: (abs(s - stamp_ns), s))
-            if abs(best - stamp_ns) > tolerance_ns:
-                return None
+            best = self._stamps[i]
             return Match(self._values[best], best, best - stamp_ns)
 
     def latest(self) -> Optional[Match[T]]:

@@ -25,6 +25,7 @@ import numpy as np
 from depth_pose_ros.pipeline.config import INPUT_FITS, EstimatorConfig
 from depth_pose_ros.pipeline.result import OUTPUT_SIZES as PIPELINE_OUTPUT_SIZES
 from depth_pose_ros.ros.odometry_math import OPTICAL_IN_BODY_RPY, make_transform
+from depth_pose_ros.ros.param_table import ParamSpec
 from depth_pose_ros.utils import config as config_utils
 
 NODE_NAME = "depth_pose_node"
@@ -39,15 +40,6 @@ OUTPUT_SIZES: tuple[str, ...] = PIPELINE_OUTPUT_SIZES
 SCALE_WARMUP: tuple[str, ...] = ("publish", "hold")
 #: camera_link -> optical frame (REP 103): optical z (forward) = body x, optical x (right) = body -y.
 T_LINK_OPTICAL: np.ndarray = make_transform([0.0, 0.0, 0.0], OPTICAL_IN_BODY_RPY)
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One ROS parameter: its name, default (which also fixes its type) and description."""
-
-    name: str
-    default: Any
-    description: str
 
 
 #: Node parameter -> EstimatorConfig field (dotted). Their defaults are the dataclass's; a value given

@@ -14,7 +14,8 @@ from rosbags.rosbag2 import StoragePlugin
 from rosbags.rosbag2 import Writer as Writer2
 from rosbags.typesys import Stores, get_typestore
 
-from depth_pose_ros.data.rosbag_source import RosbagSource, image_msg_to_numpy
+from depth_pose_ros.data.rosbag_io import image_msg_to_numpy
+from depth_pose_ros.data.rosbag_source import RosbagSource
 from depth_pose_ros.data.source import open_source
 from depth_pose_ros.geometry.distortion import Distortion
 

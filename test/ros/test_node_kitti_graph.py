@@ -23,12 +23,12 @@ from rclpy.node import Node
 from ros_harness import NodeOutputs, spin_until, start_child
 from sensor_msgs.msg import CameraInfo, Image
 
+from depth_pose_ros.data.rosbag_io import BagReader
 from depth_pose_ros.geometry.registration import register_depth
 from depth_pose_ros.nets.checkpoint import save_model
 from depth_pose_ros.nets.config import NetConfig
 from depth_pose_ros.nets.model import build_model
 from depth_pose_ros.pipeline.result import triangulated_points
-from depth_pose_ros.ros.bag_io import BagReader
 from depth_pose_ros.ros.convert import (
     camera_info_to_K,
     cloud_msg_to_numpy,

@@ -12,14 +12,14 @@ from rosbags.rosbag1 import Writer as Writer1  # noqa: E402
 from rosbags.typesys import Stores, get_typestore  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from depth_pose_ros.ros.bag_io import (  # noqa: E402
+from depth_pose_ros.data.rosbag_io import (  # noqa: E402
     BagError,
     BagReader,
     SplitBagWriter,
-    msg_class,
     resolve_bag_paths,
     storage_plugin,
 )
+from depth_pose_ros.ros.bag_io import msg_class  # noqa: E402
 from depth_pose_ros.ros.convert import (  # noqa: E402
     camera_info_to_K,
     image_msg_to_numpy,

@@ -18,7 +18,7 @@ from ros_harness import spin_until, start_child
 from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from depth_pose_ros.ros.bag_io import BagReader, resolve_bag_paths
+from depth_pose_ros.data.rosbag_io import BagReader, resolve_bag_paths
 from depth_pose_ros.ros.convert import (
     compressed_msg_to_numpy,
     make_camera_info,
