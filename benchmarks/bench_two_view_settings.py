@@ -21,8 +21,9 @@ from depth_pose_ros.data.source import open_source
 from depth_pose_ros.eval.pose_metrics import pose_summary
 from depth_pose_ros.geometry.camera import scale_intrinsics
 from depth_pose_ros.geometry.dis_flow import dis_flow
-from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewEstimator
+from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewEstimator, TwoViewStatus
 from depth_pose_ros.pipeline.config import estimator_two_view
+from depth_pose_ros.pipeline.odometry_policy import Motion, OdometryPolicy
 from depth_pose_ros.utils.paths import data_root
 
 SETTINGS = {
@@ -52,11 +53,15 @@ def main() -> int:
     for name, kw in SETTINGS.items():
         cfg = estimator_two_view() if kw is None else TwoViewConfig(**kw)
         tv, poses, times = TwoViewEstimator(cfg), [np.eye(4)], []
+        memory = OdometryPolicy()  # a failed pair repeats the last pose (constant velocity)
         for (fw, bw), T0, T1 in zip(flows, gt[:-1], gt[1:]):
             t0 = time.perf_counter()
             r = tv.estimate(fw, K, flow_bw=bw, depth1=depth)  # a depth map: scale alignment runs too
             times.append((time.perf_counter() - t0) * 1e3)
-            T = r.T_2_1.copy()
+            if r.status == TwoViewStatus.FAILED:
+                T = memory.constant_velocity().T_cur_prev
+            else:
+                T = memory.remember(Motion(r.R, r.t, 1.0)).T_cur_prev
             T[:3, 3] *= np.linalg.norm((np.linalg.inv(T1) @ T0)[:3, 3])
             poses.append(poses[-1] @ np.linalg.inv(T))
         m = pose_summary(np.stack(poses), gt)

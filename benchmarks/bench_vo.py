@@ -72,7 +72,8 @@ def main() -> int:
     from depth_pose_ros.geometry.dis_flow import dis_flow
     from depth_pose_ros.geometry.pose_error import relative_pose, relative_pose_errors
     from depth_pose_ros.geometry.se3 import make_pose_np
-    from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewEstimator
+    from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewEstimator, TwoViewStatus
+    from depth_pose_ros.pipeline.odometry_policy import Motion, OdometryPolicy
     from depth_pose_ros.utils.paths import data_root
 
     root = args.data or data_root() / "kitti_odometry"
@@ -93,6 +94,7 @@ def main() -> int:
         for name in names:
             rot, tdir, ms = [], [], []
             est = None
+            memory = OdometryPolicy()  # a failed pair repeats the last pose (constant velocity)
             if name in CONFIGS:
                 opts = dict(CONFIGS[name])
                 no_bw = opts.pop("_no_bw", False)
@@ -103,7 +105,9 @@ def main() -> int:
                     R, t = plain_baseline(fw, K)
                 else:
                     r = est.estimate(fw, K, flow_bw=None if no_bw else bw)
-                    R, t = r.R, r.t
+                    held = memory.constant_velocity() if r.status == TwoViewStatus.FAILED else \
+                        memory.remember(Motion(r.R, r.t, 1.0))
+                    R, t = held.R, held.t
                 ms.append((time.perf_counter() - t1) * 1e3)
                 e = relative_pose_errors(make_pose_np(R, t), T)
                 rot.append(float(e[0]))

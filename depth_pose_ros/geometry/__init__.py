@@ -10,8 +10,9 @@ module does not pull in torch or OpenCV through this package):
 * ``masks``: forward-backward consistency and range-map occlusion (Fang et al. eq. 1).
 * ``epipolar``: essential / fundamental matrices, Sampson and symmetric epipolar distances.
 * ``triangulation``, ``scale_align``: triangulated depth and its robust scale link to a depth map.
-* ``two_view``: relative pose from dense flow (E-RANSAC + LM refinement, PnP / constant-velocity
-  fallbacks), the pose source of the estimator and of the classical VO (``depth_pose_ros.pipeline.vo``).
+* ``two_view``: relative pose from dense flow (E-RANSAC + LM refinement, PnP fallback; a pair without
+  a usable pose is reported ``failed``), the pose source of the estimator and of the classical VO
+  (``depth_pose_ros.pipeline.vo``).
 * ``pose_error``: the per-frame rotation / translation-direction error definitions used everywhere.
 * ``dis_flow``: OpenCV DIS optical flow, the classical flow baseline.
 

@@ -14,7 +14,9 @@ classical two-view geometry, which generalises to any scene the flow works on:
    align the optional network depth of frame 1 to the triangulated depths (robust scale), and mark
    the rigid (static-scene) pixels by their Sampson distance to the recovered epipolar geometry.
 5. Degenerate motion (tiny flow, too few inliers, no parallax) falls back to PnP-RANSAC from frame 1's
-   depth + flow; if that is impossible too, the last velocity is repeated and the frame is flagged.
+   depth + flow; if that is impossible too, the result is the identity with status ``failed`` and the
+   reason in ``message``: this module keeps no memory of earlier pairs, so what the step does then (the
+   odometry repeats its last step, ``pipeline.odometry_policy``) is the caller's decision.
 
 Pose convention: ``T_2_1`` maps frame-1 camera points into frame 2 (``X_2 = R X_1 + t``). ``t`` is
 unit-norm (or zero when the motion is unknown); ``scale`` (when depth is given) is the translation
@@ -60,7 +62,7 @@ class TwoViewResult:
     R: np.ndarray  # 3x3 rotation of T_2_1
     t: np.ndarray  # (3,) unit translation direction of T_2_1 (zero when unknown)
     status: TwoViewStatus
-    confidence: float  # in [0, 1]; 0 for constant-velocity and first frames
+    confidence: float  # in [0, 1]; 0 for failed pairs and first frames
     num_inliers: int
     mean_flow: float  # mean flow magnitude (px) over the valid pixels
     scale: Optional[float] = None  # translation length in the units of depth1 (None: no depth)
@@ -364,18 +366,11 @@ def rotation_only_fit(p1: np.ndarray, p2: np.ndarray, K: np.ndarray, rounds: int
 
 
 class TwoViewEstimator:
-    """Two-view pose with memory: holds the last good velocity for the constant-velocity fallback.
-
-    Call :meth:`estimate` once per consecutive frame pair and :meth:`reset` at a sequence start.
-    """
+    """Two-view pose of one frame pair with fixed settings; stateless (every pair is solved on its own),
+    so a pair without a usable pose is reported as ``failed``, never filled in from an earlier pair."""
 
     def __init__(self, config: Optional[TwoViewConfig] = None) -> None:
         self.config = config if config is not None else TwoViewConfig()
-        self._last: Optional[TwoViewResult] = None
-
-    def reset(self) -> None:
-        """Forget the last velocity (start of a new sequence)."""
-        self._last = None
 
     def estimate(self, flow_fw: np.ndarray, K: np.ndarray, flow_bw: Optional[np.ndarray] = None,
                  mask: Optional[np.ndarray] = None, depth1: Optional[np.ndarray] = None) -> TwoViewResult:
@@ -433,14 +428,10 @@ class TwoViewEstimator:
             if result is not None:
                 result.mean_flow = mean_flow
                 result.message = reason
-        if result is None:
-            last = self._last
-            result = TwoViewResult(R=last.R.copy() if last else np.eye(3), t=last.t.copy() if last else np.zeros(3),
-                                   status=TwoViewStatus.CONSTANT_VELOCITY, confidence=0.0, num_inliers=0,
-                                   mean_flow=mean_flow, scale=last.scale if last else None,
-                                   pixels1=p1, pixels2=p2, inliers=np.zeros(len(p1), bool), message=reason)
-        else:
-            self._last = result
+        if result is None:  # no pose: the identity, flagged (the caller decides what the step does)
+            result = TwoViewResult(R=np.eye(3), t=np.zeros(3), status=TwoViewStatus.FAILED, confidence=0.0,
+                                   num_inliers=0, mean_flow=mean_flow, pixels1=p1, pixels2=p2,
+                                   inliers=np.zeros(len(p1), bool), message=reason)
 
         result.valid = valid
         result._rigid_mask_source = (flow_fw, K, cfg.rigid_threshold_px)
@@ -590,5 +581,5 @@ class TwoViewEstimator:
 def estimate_two_view(flow_fw: np.ndarray, K: np.ndarray, flow_bw: Optional[np.ndarray] = None,
                       mask: Optional[np.ndarray] = None, depth1: Optional[np.ndarray] = None,
                       config: Optional[TwoViewConfig] = None) -> TwoViewResult:
-    """Stateless one-shot :meth:`TwoViewEstimator.estimate` (no velocity memory: failures -> identity)."""
+    """One-shot :meth:`TwoViewEstimator.estimate` (a pair without a usable pose: identity, status ``failed``)."""
     return TwoViewEstimator(config).estimate(flow_fw, K, flow_bw=flow_bw, mask=mask, depth1=depth1)

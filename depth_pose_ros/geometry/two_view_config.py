@@ -16,10 +16,14 @@ class TwoViewStatus(str, Enum):
 
     OK = "ok"  # essential matrix from flow
     PNP_FALLBACK = "pnp_fallback"  # degenerate for E; PnP-RANSAC from frame-1 depth + flow
-    CONSTANT_VELOCITY = "constant_velocity"  # nothing usable: last velocity repeated, frame flagged
+    # odometry (Estimator, VO) only: no usable pose, the last step repeated (pipeline.odometry_policy)
+    CONSTANT_VELOCITY = "constant_velocity"
     FIRST = "first"  # first frame of a sequence: identity by definition
     LOW_PARALLAX = "low_parallax"  # too little parallax to triangulate: rotation only, no translation
     POSENET = "posenet"  # the model's PoseNet (methods without a flow decoder), not geometry
+    # two_view only: nothing usable (identity, ``message`` says why); what a step does then is the caller's
+    # decision (the odometry repeats its last step and reports constant_velocity)
+    FAILED = "failed"
 
 
 @dataclass

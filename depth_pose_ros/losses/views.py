@@ -121,7 +121,7 @@ def geometry_poses(flow_t_s: torch.Tensor, flow_s_t: Optional[torch.Tensor], dep
         d = depth_t[i, 0].detach().float().cpu().numpy()
         k = Ks[i].detach().double().cpu().numpy()
         if not (np.all(np.isfinite(fw)) and np.all(np.isfinite(d))):
-            tv = TwoViewResult.identity(TwoViewStatus.CONSTANT_VELOCITY, "non-finite network output")
+            tv = TwoViewResult.identity(TwoViewStatus.FAILED, "non-finite network output")
         else:
             tv = estimate_two_view(fw, k, flow_bw=bw, depth1=d, config=config)
         results.append(tv)

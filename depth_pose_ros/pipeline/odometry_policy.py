@@ -6,8 +6,9 @@ OpenCV, so that every decision can be tested on hand-built inputs:
 
 * **status -> motion**: a two-view pose (``ok``) takes its rotation and direction; ``pnp_fallback`` takes
   the PnP translation (in network-depth units); too little parallax keeps the rotation only; the model's
-  PoseNet (methods without flow) takes its own translation; anything else (no usable pose) repeats the
-  last step -- the one constant-velocity memory of the project;
+  PoseNet (methods without flow) takes its own translation; a pair the geometry ``failed`` on repeats
+  the last step (status ``constant_velocity``) -- the one constant-velocity memory of the project (the
+  two-view module keeps none; the classical VO uses this one too);
 * **step length** of an ``ok`` pose: carried from the previous pair through the points both pairs
   triangulate (:class:`~depth_pose_ros.pipeline.scale_chain.ScaleChain`, ``scale_propagation:
   geometry``), else the network depth aligned to the triangulation (``depth``), else the last step's
@@ -30,8 +31,10 @@ from depth_pose_ros.geometry.se3_np import make_pose_np
 from depth_pose_ros.geometry.two_view_config import TwoViewStatus
 from depth_pose_ros.pipeline.scale_chain import ScaleChain
 
-__all__ = ["Motion", "OdometryPolicy", "RobustFactor", "Step", "TwoViewLike"]
+__all__ = ["Motion", "OdometryPolicy", "RobustFactor", "STEP_STATUSES", "Step", "TwoViewLike"]
 
+#: Statuses an odometry step reports: the two-view ``failed`` never, it becomes ``constant_velocity``.
+STEP_STATUSES = tuple(s for s in TwoViewStatus if s != TwoViewStatus.FAILED)
 #: Scale sources a step can report (``Result.scale_source``); "" on a first frame.
 SCALE_SOURCES = ("geometry", "depth", "pnp", "posenet", "constant_velocity", "none")
 
@@ -195,7 +198,8 @@ class OdometryPolicy:
             if tv.status == TwoViewStatus.PNP_FALLBACK:  # translation measured in network units directly
                 motion = self._remember(Motion(tv.R, tv.t, float(tv.scale) * f))
                 return Step(motion, tv.status.value, "pnp", **report)
-            return Step(self.constant_velocity(), tv.status.value, "constant_velocity", **report)
+            return Step(self.constant_velocity(), TwoViewStatus.CONSTANT_VELOCITY.value, "constant_velocity",
+                        **report)
         last = self.velocity.length if self.velocity is not None else None
         length, source = None, ""
         if self.scale_propagation == "geometry":
@@ -215,6 +219,11 @@ class OdometryPolicy:
     def constant_velocity(self) -> Motion:
         """The last step repeated (the identity when there is none); the memory itself is unchanged."""
         return self.velocity if self.velocity is not None else Motion.still()
+
+    def remember(self, motion: Motion) -> Motion:
+        """Keep ``motion`` as the step a later failed pair repeats (for callers that choose their own
+        lengths, e.g. the classical VO's ground-truth scale)."""
+        return self._remember(motion)
 
     def non_finite(self, step: Step) -> Step:
         """A step whose pose came out non-finite: the last pose is held (no motion), reported as a

@@ -4,7 +4,9 @@ It is the network-free baseline of the project (and the test bed of ``geometry.t
 every consecutive pair it computes forward and backward flow (OpenCV DIS, the ground-truth flow of
 the synthetic world, or any flow function such as a trained network's, see ``learned_flow``),
 recovers ``T_{i+1}_i`` with :class:`TwoViewEstimator` and chains the camera-to-world trajectory
-``T_world_cam[i+1] = T_world_cam[i] @ inv(T_{i+1}_i)``.
+``T_world_cam[i+1] = T_world_cam[i] @ inv(T_{i+1}_i)``. A pair the geometry fails on repeats the last
+measured rotation and direction (status ``constant_velocity``), from the Estimator's own
+constant-velocity memory (:class:`~depth_pose_ros.pipeline.odometry_policy.OdometryPolicy`).
 
 Monocular two-view translation has no scale; each step gets its length from ``scale``:
 ``"gt"`` (length of the ground-truth step: isolates rotation / direction accuracy, the usual
@@ -16,6 +18,7 @@ alignment against the frame's depth map, e.g. the synthetic world's depth), ``"u
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +31,7 @@ from depth_pose_ros.geometry.dis_flow import dis_flow, to_gray_u8
 from depth_pose_ros.geometry.pose_error import relative_pose
 from depth_pose_ros.geometry.se3_np import invert_np, make_pose_np
 from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewEstimator, TwoViewResult, TwoViewStatus
+from depth_pose_ros.pipeline.odometry_policy import STEP_STATUSES, Motion, OdometryPolicy
 from depth_pose_ros.pipeline.scale_chain import ScaleChain
 
 FLOW_METHODS = ("dis", "gt", "network")  # the FLOW_SOURCES of pipeline.config, plus the synthetic GT
@@ -95,7 +99,7 @@ class VoResult:
 
     def status_counts(self) -> dict[str, int]:
         """How many frames got each status; frame 0 is the one "first" (``statuses`` is per pair)."""
-        counts = {s.value: int(sum(1 for x in self.statuses if x == s.value)) for s in TwoViewStatus}
+        counts = {s.value: int(sum(1 for x in self.statuses if x == s.value)) for s in STEP_STATUSES}
         counts[TwoViewStatus.FIRST.value] += 1
         return counts
 
@@ -136,6 +140,7 @@ def run_vo(frames: Iterable[Frame], config: Optional[VoConfig] = None,
     """
     cfg = config if config is not None else VoConfig()
     estimator = TwoViewEstimator(cfg.two_view)
+    memory = OdometryPolicy()  # the constant-velocity memory (the lengths are chosen here, per scale mode)
     poses: list[np.ndarray] = []
     gts: list[Optional[np.ndarray]] = []
     stamps: list[float] = []
@@ -173,11 +178,17 @@ def run_vo(frames: Iterable[Frame], config: Optional[VoConfig] = None,
                 depth1 = prev.depth
             result = estimator.estimate(flow_fw, prev.K, flow_bw=flow_bw, depth1=depth1)
             t2 = time.perf_counter()
+            if result.status == TwoViewStatus.FAILED:  # no pose: the last measured step's R, t repeated
+                held = memory.constant_velocity()
+                result = dataclasses.replace(result, R=held.R.copy(), t=held.t.copy(),
+                                             status=TwoViewStatus.CONSTANT_VELOCITY)
             if scale_mode == "geometry":
                 length = _chained_length(chain, result, prev.K, last_length, first=i == 1)
             else:
                 length = _step_length(scale_mode, prev, frame, result, last_length)
             last_length = length
+            if result.status != TwoViewStatus.CONSTANT_VELOCITY:
+                memory.remember(Motion(result.R, result.t, length))
             T_step = make_pose_np(result.R, result.t * length)  # T_{i}_{i-1}
             poses.append(poses[-1] @ invert_np(T_step))
             T_rel.append(result.T_2_1)

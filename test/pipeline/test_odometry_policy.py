@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from depth_pose_ros.geometry.two_view_config import TwoViewStatus
-from depth_pose_ros.pipeline.odometry_policy import Motion, OdometryPolicy, Step
+from depth_pose_ros.pipeline.odometry_policy import STEP_STATUSES, Motion, OdometryPolicy, Step
 
 K = np.array([[100.0, 0.0, 50.0], [0.0, 100.0, 40.0], [0.0, 0.0, 1.0]])
 
@@ -136,19 +136,28 @@ def test_posenet_translation_is_scaled_to_the_odometry_units() -> None:
     assert still.motion.length == 0.0 and np.array_equal(still.motion.t, np.zeros(3))
 
 
-@pytest.mark.parametrize("status", [TwoViewStatus.CONSTANT_VELOCITY, TwoViewStatus.FIRST])
-def test_no_usable_pose_repeats_the_last_step(status: TwoViewStatus) -> None:
+def test_failed_geometry_repeats_the_last_step_as_constant_velocity() -> None:
     policy = OdometryPolicy(scale_propagation="depth")
-    failed = FakeTwoView(R=np.eye(3), t=np.zeros(3), status=status, confidence=0.0, num_inliers=0,
+    failed = FakeTwoView(R=np.eye(3), t=np.zeros(3), status=TwoViewStatus.FAILED, confidence=0.0, num_inliers=0,
                          inliers=np.zeros(0, bool))
     step = policy.two_view(failed, K)  # no velocity yet: the identity, nothing remembered
-    assert (step.scale_source, step.confidence, step.num_inliers) == ("constant_velocity", 0.0, 0)
+    assert (step.status, step.scale_source, step.confidence, step.num_inliers) == (
+        "constant_velocity", "constant_velocity", 0.0, 0)
     assert step.inlier_ratio == 0.0
     assert np.array_equal(step.motion.T_cur_prev, np.eye(4)) and policy.velocity is None
     good = policy.two_view(_ok(scale=2.0, R=_rot_z(1.0)), K)
     step = policy.two_view(failed, K)
-    assert step.motion is good.motion and step.scale_source == "constant_velocity"
+    assert step.motion is good.motion and step.status == "constant_velocity"
     assert policy.velocity is good.motion  # the memory is not changed by a guess
+    assert "failed" not in STEP_STATUSES and "constant_velocity" in STEP_STATUSES
+
+
+def test_a_caller_choosing_its_own_lengths_shares_the_memory() -> None:
+    policy = OdometryPolicy()
+    kept = policy.remember(Motion(_rot_z(1.0), np.array([1.0, 0.0, 0.0]), 0.7))
+    assert policy.constant_velocity() is kept
+    policy.reset()
+    assert np.array_equal(policy.constant_velocity().T_cur_prev, np.eye(4))
 
 
 def test_non_finite_step_holds_the_pose_but_keeps_the_memory() -> None:

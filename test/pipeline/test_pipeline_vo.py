@@ -192,3 +192,18 @@ def test_vo_scale_geometry_keeps_one_scale_without_ground_truth(synthetic_frames
     gt_steps = np.linalg.norm(np.diff(r.gt_T_world_cam[:, :3, 3], axis=0), axis=1)
     ratio = r.step_lengths / gt_steps
     assert np.std(np.log(ratio)) < 0.02
+
+
+def test_vo_repeats_the_last_measured_step_where_the_geometry_fails(synthetic_frames):
+    """A pair the two-view module fails on (``failed``: no flow at all) gets the last measured rotation and
+    direction from the odometry policy's memory, reported ``constant_velocity``; with GT scale, its GT length."""
+    import dataclasses
+
+    flows = [dataclasses.replace(f, flow_next=np.zeros_like(f.flow_next)) if i == 4 else f
+             for i, f in enumerate(synthetic_frames[:7])]
+    r = run_vo(flows, VoConfig(flow="gt", scale="gt", backward_flow=False))
+    assert r.statuses == ["ok"] * 4 + ["constant_velocity"] + ["ok"]
+    assert r.status_counts()["constant_velocity"] == 1 and "failed" not in r.status_counts()
+    assert np.array_equal(r.T_rel[4], r.T_rel[3]) and r.confidences[4] == 0.0
+    gt_step = np.linalg.norm((np.linalg.inv(r.gt_T_world_cam[5]) @ r.gt_T_world_cam[4])[:3, 3])
+    assert r.step_lengths[4] == pytest.approx(gt_step)
