@@ -9,7 +9,9 @@ Level rules (``DiagnosticStatus``): ERROR when frames arrive but none could be p
 window (every one was bad input), WARN when no image arrived (with a hint when a publisher exists: large
 frames under best-effort QoS), while a metric scale source has not converged yet (outputs flagged or
 held back, ``scale_status``), when frames were dropped because the estimator is slower than the camera,
-or when the last pose is a constant-velocity guess; else OK.
+or when the last pose is a constant-velocity guess; else OK. What a window without images most likely
+means (no publisher, a stream that stopped, large frames under best effort) is :func:`silence_hint`, kept
+here beside the report it explains.
 """
 from __future__ import annotations
 
@@ -27,6 +29,30 @@ from depth_pose_ros.ros.convert import StampLike, make_header
 #: waiting for a late one), ``step`` Estimator.step, ``publish`` odometry and building and publishing
 #: every output, ``total`` image received -> every output published.
 STAGES: tuple[str, ...] = ("queue", "pair", "step", "publish", "total")
+
+#: Hint given when a best-effort image subscription receives nothing from an existing publisher.
+LARGE_FRAME_HINT = ("frames of about 1 MB and more (640x480 colour and up) lose fragments, and so whole frames, "
+                    "under best-effort delivery; a camera that publishes reliable gets reliable delivery "
+                    "(qos.image: auto, the default, or reliable)")
+
+
+def silence_hint(topic: str, publishers: int, received_total: int, best_effort: bool) -> str:
+    """What a diagnostics window without any image most likely means, said as such.
+
+    No publisher: no camera yet (or it was stopped). Publishers but never an image: the camera has not
+    started sending, or (best effort only) its frames are too large to arrive. Images before, none now: the
+    stream stopped. Empty string when there is nothing to say.
+    """
+    if publishers == 0:
+        return (f"no publisher on {topic}: no camera yet, or it stopped (check the topic name and remappings)"
+                if received_total == 0 else f"the camera on {topic} stopped: its publisher is gone")
+    if received_total > 0:
+        return (f"the image stream on {topic} stopped after {received_total} frames ({publishers} publisher(s) "
+                "still there)" + (f"; if the camera is still sending, {LARGE_FRAME_HINT}" if best_effort else ""))
+    if best_effort:
+        return (f"{publishers} publisher(s) on {topic} but no image has arrived yet: the camera may not be "
+                f"sending yet; if it is, {LARGE_FRAME_HINT}")
+    return f"{publishers} publisher(s) on {topic} but no image has arrived yet: the camera is not sending yet"
 
 
 @dataclass
