@@ -20,7 +20,7 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-from depth_pose_ros.geometry.two_view import TwoViewConfig
+from depth_pose_ros.geometry.two_view_config import TwoViewConfig, loss_two_view
 from depth_pose_ros.losses.occlusion_aware import FANG_LAMBDA_ED, FANG_LAMBDA_EO, FANG_THRESHOLD
 from depth_pose_ros.losses.photometric import DEFAULT_ALPHA
 from depth_pose_ros.nets.config import NetConfig
@@ -299,16 +299,6 @@ class LossesConfig:
         return {name: float(getattr(self, name).weight) for name in self.term_names()}
 
 
-def training_two_view() -> TwoViewConfig:
-    """Two-view settings for the training loop: cheap (few samples, plain RANSAC, no LM refinement).
-
-    The pose only has to be good enough to supervise depth; thousands of samples and the refinement
-    buy sub-0.1 degree accuracy that the photometric loss cannot use, at several times the cost.
-    """
-    return TwoViewConfig(top_ratio=0.25, num_samples=1000, ransac_method="ransac", max_iters=200,
-                         refine=False, min_inliers=50, min_triangulated=20)
-
-
 @dataclass
 class StageConfig:
     """One stage of a staged schedule.
@@ -419,7 +409,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     losses: LossesConfig = field(default_factory=LossesConfig)
-    two_view: TwoViewConfig = field(default_factory=training_two_view)
+    two_view: TwoViewConfig = field(default_factory=loss_two_view)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)

@@ -83,3 +83,16 @@ class TwoViewConfig:
         if unknown:
             raise ValueError(f"TwoViewConfig: unknown keys {unknown}; known keys are {sorted(known)}")
         return cls(**values)
+
+
+def loss_two_view() -> TwoViewConfig:
+    """Cheap two-view settings for poses inside a loss: the training loop's and the online refinement's
+    (few samples, plain RANSAC, no LM refinement).
+
+    The pose only has to be good enough to supervise depth; thousands of samples and the refinement
+    buy sub-0.1 degree accuracy that the photometric loss cannot use, at several times the cost. One
+    preset here (the lowest layer both use), so what a model is trained with and what it is refined
+    with online cannot drift apart.
+    """
+    return TwoViewConfig(top_ratio=0.25, num_samples=1000, ransac_method="ransac", max_iters=200,
+                         refine=False, min_inliers=50, min_triangulated=20)

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from depth_pose_ros.geometry.two_view_config import TwoViewConfig
+from depth_pose_ros.geometry.two_view_config import TwoViewConfig, loss_two_view
 
 #: Where the optical flow of the pose comes from, in every part of the project (Estimator, node, VO,
 #: training geometry): ``network`` -- the model's own flow decoder (a model without one, e.g.
@@ -98,7 +98,7 @@ class RefinementConfig:
     photometric_weight: float = 1.0
     smoothness_weight: float = 1e-3
     flow_weight: float = 0.5  # flow photometric loss (only with a flow decoder)
-    two_view: TwoViewConfig = field(default_factory=lambda: refinement_two_view())
+    two_view: TwoViewConfig = field(default_factory=loss_two_view)  # the training loop's preset
 
     def __post_init__(self) -> None:
         if self.window < 3:
@@ -107,12 +107,6 @@ class RefinementConfig:
             raise ValueError(f"refinement.iterations must be >= 0, got {self.iterations}")
         if self.every < 1:
             raise ValueError(f"refinement.every must be >= 1, got {self.every}")
-
-
-def refinement_two_view() -> TwoViewConfig:
-    """Cheap two-view settings for poses inside a loss (no LM refinement, few RANSAC samples)."""
-    return TwoViewConfig(top_ratio=0.25, num_samples=1000, ransac_method="ransac", max_iters=200,
-                         refine=False, min_inliers=50, min_triangulated=20)
 
 
 def estimator_two_view() -> TwoViewConfig:

@@ -10,10 +10,11 @@ from conftest import tiny_config
 
 from depth_pose_ros.data.clips import frames_to_clip
 from depth_pose_ros.data.source import open_source
+from depth_pose_ros.geometry.two_view_config import loss_two_view
 from depth_pose_ros.losses.geometric import scale_invariant_log_loss
 from training.augment import AugmentConfig, collate_samples, make_sample
 from training.collapse_guard import LAST_GOOD, CollapseGuard, DepthCollapseError, depth_diagnostics
-from training.config import CollapseGuardConfig, LossesConfig, training_two_view
+from training.config import CollapseGuardConfig, LossesConfig
 from training.losses_from_config import TERMS, LossAssembler
 from training.train import CachedSource, Trainer, shrink_frame
 
@@ -49,7 +50,7 @@ def test_depth_supervised_term_scores_the_items_with_depth_only_and_ignores_scal
     model = build_model(net)
     out = model.forward_clip(batch.images)
     weights = {t: (1.0 if t == "depth_supervised" else 0.0) for t in TERMS}
-    assembler = LossAssembler(LossesConfig(), "geometry", net, training_two_view())
+    assembler = LossAssembler(LossesConfig(), "geometry", net, loss_two_view())
     res = assembler(batch.images, batch.K, out, weights, gt_depth=batch.gt_depth)
     expected = scale_invariant_log_loss(out.depths[1][0][:1].detach(), batch.gt_depth[:1, 1])
     assert float(res.terms["depth_supervised"]) == pytest.approx(float(expected), rel=1e-5)

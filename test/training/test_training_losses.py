@@ -10,10 +10,11 @@ from conftest import tiny_config
 from depth_pose_ros.data.clips import frames_to_clip
 from depth_pose_ros.data.source import open_source
 from depth_pose_ros.geometry.pose_error import rotation_error_deg
+from depth_pose_ros.geometry.two_view_config import loss_two_view
 from depth_pose_ros.nets.config import NetConfig
 from depth_pose_ros.nets.model import ClipOutput, FlowOutput
 from training.augment import AugmentConfig, make_sample
-from training.config import MODULE_GROUPS, LossesConfig, load_train_config, method_configs, training_two_view
+from training.config import MODULE_GROUPS, LossesConfig, load_train_config, method_configs
 from training.losses_from_config import TERMS, LossAssembler
 from training.train import Trainer, stage_at, stages_of, trainable_groups
 
@@ -84,7 +85,7 @@ def test_every_loss_term_runs_alone_on_a_model_with_everything(tmp_path) -> None
         for term in TERMS:
             weights = {t: (1.0 if t == term else 0.0) for t in TERMS}
             losses = LossesConfig()
-            assembler = LossAssembler(losses, pose_source, net, training_two_view())
+            assembler = LossAssembler(losses, pose_source, net, loss_two_view())
             model.zero_grad(set_to_none=True)
             out = model.forward_clip(images)
             res = assembler(images, K, out, weights, generator=torch.Generator().manual_seed(0),
@@ -102,11 +103,11 @@ def test_missing_modules_are_reported_by_config_key() -> None:
     losses = LossesConfig()
     losses.flow_photometric.weight = 1.0
     with pytest.raises(ValueError, match="model.flow.enabled"):
-        LossAssembler(losses, "posenet", net, training_two_view())
+        LossAssembler(losses, "posenet", net, loss_two_view())
     with pytest.raises(ValueError, match="pose_net.enabled"):
-        LossAssembler(LossesConfig(), "posenet", net, training_two_view())
+        LossAssembler(LossesConfig(), "posenet", net, loss_two_view())
     with pytest.raises(ValueError, match="geometry needs the flow decoder"):
-        LossAssembler(LossesConfig(), "geometry", net, training_two_view())
+        LossAssembler(LossesConfig(), "geometry", net, loss_two_view())
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +134,7 @@ def test_geometry_pose_from_exact_flow_recovers_the_motion(exact_clip) -> None:
     out = ClipOutput([[depth[:, t]] for t in range(3)], flows, None, None, [])
     net = NetConfig()
     losses = load_train_config("st_depth_pose").losses  # photometric, triangulation, rigid flow, ...
-    assembler = LossAssembler(losses, "geometry", net, training_two_view())
+    assembler = LossAssembler(losses, "geometry", net, loss_two_view())
     images, K = s.images[None], s.K[None]
     views = assembler.build_views(images, K, out, losses.weights())
     assert [(v.t, v.s) for v in views] == [(1, 0), (1, 2)]
@@ -150,7 +151,7 @@ def test_geometry_pose_from_exact_flow_recovers_the_motion(exact_clip) -> None:
     res.total.backward()
     assert depth.grad is not None and float(depth.grad.abs().sum()) > 0
     # the same clip warped with the identity motion explains the target far worse
-    identity = LossAssembler(losses, "geometry", net, training_two_view())
+    identity = LossAssembler(losses, "geometry", net, loss_two_view())
     views_id = identity.build_views(images, K, out, losses.weights())
     for v in views_id:
         v.T_s_t = torch.eye(4)[None]
@@ -171,7 +172,7 @@ def test_two_view_flow_dis_gets_the_motion_when_the_network_flow_is_zero(exact_c
     losses = load_train_config("st_depth_pose").losses
     images, K = s.images[None], s.K[None]
     for mode in ("network", "dis"):
-        views = LossAssembler(losses, "geometry", NetConfig(), training_two_view(), mode).build_views(
+        views = LossAssembler(losses, "geometry", NetConfig(), loss_two_view(), mode).build_views(
             images, K, out, losses.weights())
         for v in views:
             T_gt = torch.linalg.inv(s.gt_poses[v.s]) @ s.gt_poses[v.t]
@@ -182,7 +183,7 @@ def test_two_view_flow_dis_gets_the_motion_when_the_network_flow_is_zero(exact_c
                 float(rotation_error_deg(T[:3, :3].numpy(), T_gt[:3, :3].double().numpy())) < 1.0  # DIS at 96x160
             assert right == (mode == "dis"), f"{mode}: pose {T.numpy()} vs GT {T_gt.numpy()}"
     with pytest.raises(ValueError, match="two_view_flow"):
-        LossAssembler(losses, "geometry", NetConfig(), training_two_view(), "raft")
+        LossAssembler(losses, "geometry", NetConfig(), loss_two_view(), "raft")
 
 
 def test_bf16_autocast_step_on_cpu(tmp_path) -> None:

@@ -63,6 +63,6 @@ def test_partial_nested_mapping_keeps_the_field_default_factory():
     cfg = from_dict(EstimatorConfig, {"two_view": {"seed": 3}})
     assert cfg.two_view.seed == 3
     assert cfg.two_view.num_samples == estimator_two_view().num_samples != 6000
-    assert cfg.refinement.two_view.ransac_method == "ransac"  # refinement_two_view(), untouched
+    assert cfg.refinement.two_view.ransac_method == "ransac"  # loss_two_view(), untouched
     cfg = from_dict(EstimatorConfig, {"refinement": {"two_view": {"seed": 5}, "iterations": 2}})
     assert cfg.refinement.two_view.ransac_method == "ransac" and cfg.refinement.two_view.seed == 5
