@@ -18,6 +18,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from depth_pose_ros.nets.device import resolve_device
+
 
 @dataclass
 class DistInfo:
@@ -38,25 +40,12 @@ class DistInfo:
         return self.world_size > 1
 
 
-def pick_device(preference: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> CUDA (the local rank's GPU) when available, else CPU; else the named device."""
-    if preference == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(preference)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device: {preference!r} requested but CUDA is not available")
-        if device.index is None:
-            device = torch.device(f"cuda:{local_rank}")
-    return device
-
-
 def init_distributed(device_preference: str = "auto") -> DistInfo:
     """Join the torchrun process group when launched by it; a single-process DistInfo otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(device_preference, local)
+    device = resolve_device(device_preference, local)  # auto / cuda: this process's GPU
     if world <= 1:
         return DistInfo(0, 1, 0, device, "")
     backend = "nccl" if device.type == "cuda" else "gloo"

@@ -51,6 +51,7 @@ from depth_pose_ros.data.source import open_source, skipped_summary
 from depth_pose_ros.geometry.camera import scale_intrinsics
 from depth_pose_ros.geometry.two_view_config import TwoViewConfig
 from depth_pose_ros.nets.checkpoint import load_model, save_model
+from depth_pose_ros.nets.device import resolve_precision
 from depth_pose_ros.nets.model import ClipOutput, DepthFlowNet, FlowOutput, build_model
 from depth_pose_ros.nets.pose import PoseOutput
 from depth_pose_ros.utils.config import ConfigError, dict_diff
@@ -398,12 +399,11 @@ class Trainer:
         torch.manual_seed(seed)
 
     def _precision(self) -> str:
-        p = self.cfg.precision
-        if p == "auto":
-            return "fp16" if self.device.type == "cuda" else "fp32"
-        if p == "fp16" and self.device.type != "cuda":
-            raise ConfigError("precision: fp16 needs CUDA (use bf16 or fp32 on the CPU)")
-        return p
+        """``auto``: fp16 AMP on CUDA, fp32 on every CPU (nets.device.resolve_precision)."""
+        try:
+            return resolve_precision(self.cfg.precision, self.device, auto_cpu_bf16=False)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def autocast(self) -> Any:
         if self.precision == "fp16":

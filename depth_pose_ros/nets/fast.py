@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from depth_pose_ros.nets.device import autocast_dtype, cpu_supports_bf16  # noqa: F401  (re-exported)
 from depth_pose_ros.nets.model import DepthFlowNet
 from depth_pose_ros.nets.recurrent import RecurrentState
 
@@ -37,24 +38,6 @@ class FastPathOptions:
     # inductor weight freezing: off, because with bf16 autocast on this CPU (torch 2.13) the frozen graph ran
     # many times slower than eager (docs/bench_nets.md, torch.compile); fp32 + freezing works
     compile_freezing: bool = False
-
-
-def cpu_supports_bf16() -> bool:
-    """Whether oneDNN can run bf16 convolutions natively on this CPU (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # pragma: no cover - very old torch / exotic builds
-        return False
-
-
-def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
-    """The reduced precision the fast path uses on ``device`` (None: stay in fp32)."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return torch.float16
-    if dev.type == "cpu" and cpu_supports_bf16():
-        return torch.bfloat16
-    return None
 
 
 @contextlib.contextmanager

@@ -57,7 +57,8 @@ from depth_pose_ros.geometry.two_view import (
     estimate_two_view,
     rotation_only_fit,
 )
-from depth_pose_ros.nets.fast import FastPathOptions, autocast_dtype, optimize_for_inference
+from depth_pose_ros.nets.device import precision_dtype, resolve_device, resolve_precision
+from depth_pose_ros.nets.fast import FastPathOptions, optimize_for_inference
 from depth_pose_ros.nets.model import INPUT_MULTIPLE, DepthFlowNet
 from depth_pose_ros.pipeline.config import EstimatorConfig
 from depth_pose_ros.pipeline.odometry_policy import Motion, OdometryPolicy, Step
@@ -174,7 +175,7 @@ class Estimator:
         cfg = self.config
         if cfg.num_threads > 0:
             torch.set_num_threads(cfg.num_threads)
-        self.device = _device(cfg.device)
+        self.device = resolve_device(cfg.device)
         self.model = model.to(self.device).eval()
         self.uses_posenet = cfg.flow_source == "network" and model.flow_decoder is None
         if self.uses_posenet and model.pose_net is None:
@@ -190,7 +191,10 @@ class Estimator:
             # warmed up (compiled) at the configured size; a camera whose input_fit size differs warms up
             # on its first frames (a torch.compile'd model compiles once more for it)
             self.model = optimize_for_inference(self.model, options, self.device, (cfg.height, cfg.width)).model
-        self._autocast_dtype = _autocast_dtype(cfg, self.device)
+        # precision auto: the device's fast reduced precision on the fast path, else fp32 (the depth / flow
+        # heads stay fp32 inside the nets either way)
+        self._autocast_dtype = precision_dtype(resolve_precision(cfg.precision, self.device,
+                                                                 auto_reduced=cfg.fast_path))
         self.undistort = Undistorter()
         self.refiner = None  # OnlineRefiner, created on first use by refine_estimator
         # status -> motion, step lengths, the constant-velocity memory and the unit factors
@@ -517,32 +521,6 @@ def _report(result: Result, step: Step) -> None:
 
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1e3
-
-
-def _device(name: str) -> torch.device:
-    """A usable torch device, or a one-line ValueError (e.g. ``cuda`` on a machine without CUDA)."""
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"device {name!r} is not a torch device: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r}: CUDA is not available on this machine (use device cpu)")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {name!r}: MPS is not available on this machine (use device cpu)")
-    return device
-
-
-def _autocast_dtype(cfg: EstimatorConfig, device: torch.device) -> Optional[torch.dtype]:
-    """Reduced precision of the network pass (None: fp32); depth/flow heads stay fp32 inside the nets."""
-    if cfg.precision == "auto":
-        return autocast_dtype(device) if cfg.fast_path else None
-    if cfg.precision == "bf16":
-        return torch.bfloat16
-    if cfg.precision == "fp16":
-        if device.type != "cuda":
-            raise ValueError("precision fp16 needs a CUDA device (use bf16 on CPU)")
-        return torch.float16
-    return None
 
 
 def _finite_depth(depth: np.ndarray, max_depth: float) -> np.ndarray:
