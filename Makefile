@@ -17,6 +17,7 @@ test: setup
 
 lint: setup
 	@$(BIN)/ruff check .
+	@$(BIN)/mypy
 
 clean:
-	rm -rf out runs .pytest_cache .ruff_cache build install log
+	rm -rf out runs .pytest_cache .ruff_cache .mypy_cache build install log

@@ -53,7 +53,7 @@ setup(
         "tensorboard>=2.14",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6", "onnx>=1.16", "onnxruntime>=1.18"],
+        "dev": ["pytest>=8", "ruff>=0.6", "mypy==2.4.0", "onnx>=1.16", "onnxruntime>=1.18"],
         "export": ["onnx>=1.16", "onnxruntime>=1.18"],
     },
     zip_safe=True,

@@ -6,6 +6,9 @@ cd "$ROOT"
 BIN="${VENV:-$ROOT/.venv}/bin"
 echo "== ruff"
 "$BIN/ruff" check . || exit 1
+echo "== mypy"
+# configured in pyproject.toml ([tool.mypy]); incremental cache in .mypy_cache
+"$BIN/mypy" || exit 1
 echo "== pytest"
 # The wheels' bootstrapper marks a process tree; a stale marker from another venv breaks children.
 unset _ROS_WHEELS_BOOTSTRAP_COMPLETE

@@ -75,8 +75,8 @@ def evaluate_model_file(path: Path, sequences: int = 3, frames: int = 40, fps: f
         spec = f"synthetic:seed={1000 + k},length={frames},height={h},width={w},fps={fps:g}"
         data = load_heldout(SourceConfig(spec=spec), h, w, model.cfg.encoder.image_channels, frames)
         per_seq.append(evaluate_heldout(model, data, two_view=estimator_two_view()))
-    out = {key: float(np.mean([m[key] for m in per_seq if key in m]))
-           for key in KEYS if any(key in m for m in per_seq)}
+    out: dict[str, Any] = {key: float(np.mean([m[key] for m in per_seq if key in m]))
+                           for key in KEYS if any(key in m for m in per_seq)}
     out.update(step=extra.get("step"), height=h, width=w)
     return out
 
@@ -134,8 +134,8 @@ def evaluate(model: Path, dis_baseline: bool = True, quick: bool = False, overri
     res["synthetic_heldout"] = timed("synthetic_heldout",
                                      lambda: evaluate_model_file(path, sequences=3, frames=40, fps=10.0))
     root = data_root()
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         res["demo"] = timed("demo", lambda: _cli(["demo", "--checkpoint", str(model), "--out", str(tmp / "demo"),
                                                   "-q", *sets], tmp / "demo" / "metrics.json"))
         kitti = root / "kitti_odometry"

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         if args.video:
             panel = np.concatenate([image(), depth_rgb, flow_rgb], axis=0)
             if video is None:
-                fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+                fourcc = cv2.VideoWriter.fourcc(*"mp4v")
                 video = cv2.VideoWriter(str(out / "panels.mp4"), fourcc, source.fps or 10.0,
                                         (panel.shape[1], panel.shape[0]))
             video.write(cv2.cvtColor(panel, cv2.COLOR_RGB2BGR))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import numpy as np
 import torch
@@ -35,6 +35,13 @@ from torch.utils.data import Dataset
 from depth_pose_ros.data.frame import Frame, undistort_frame
 from depth_pose_ros.data.source import FrameReadError, nominal_period
 from depth_pose_ros.utils.image import image_to_tensor
+
+
+class TeacherMaps(Protocol):
+    """What :class:`ClipDataset` needs of a teacher (e.g. ``training.geometry_teacher.TeacherDepth``):
+    ``teacher[i]``, frame i's HxW sparse depth; ``pose(i)`` and ``has_flow`` / ``flow(i)`` are optional."""
+
+    def __getitem__(self, i: int) -> np.ndarray: ...
 
 MAX_GAP_PERIODS = 2.5
 
@@ -133,7 +140,7 @@ class ClipDataset(Dataset):
 
     def __init__(self, source: Sequence[Frame] | Any, clip_len: int = 3, stride: int = 1,
                  with_stereo: bool = False, transform: Optional[Callable[[Clip], Clip]] = None,
-                 max_gap_periods: float = MAX_GAP_PERIODS, teacher: Optional[Sequence[np.ndarray]] = None,
+                 max_gap_periods: float = MAX_GAP_PERIODS, teacher: Optional[TeacherMaps] = None,
                  undistort: bool = True) -> None:
         self.source = source
         self.undistort = bool(undistort)
@@ -182,13 +189,14 @@ class ClipDataset(Dataset):
                                   with_stereo=self.with_stereo, source=self.name, undistort=self.undistort)
             clip.skipped = tuple(met)
             if self.teacher is not None:
+                teacher: Any = self.teacher  # pose() / has_flow + flow() are optional: duck-typed
                 clip.teacher_depth = torch.from_numpy(np.stack(
-                    [self.teacher[pos] for pos in range(start, start + self.clip_len)]))[:, None].float()
-                if callable(getattr(self.teacher, "pose", None)):
+                    [teacher[pos] for pos in range(start, start + self.clip_len)]))[:, None].float()
+                if callable(getattr(teacher, "pose", None)):
                     clip.teacher_poses = torch.from_numpy(np.stack(
-                        [self.teacher.pose(pos) for pos in range(start, start + self.clip_len - 1)])).double()
-                if getattr(self.teacher, "has_flow", False):
-                    pairs = [self.teacher.flow(pos) for pos in range(start, start + self.clip_len - 1)]
+                        [teacher.pose(pos) for pos in range(start, start + self.clip_len - 1)])).double()
+                if getattr(teacher, "has_flow", False):
+                    pairs = [teacher.flow(pos) for pos in range(start, start + self.clip_len - 1)]
                     clip.teacher_flow_fw = torch.from_numpy(np.stack([fw for fw, _ in pairs]))
                     clip.teacher_flow_bw = torch.from_numpy(np.stack([bw for _, bw in pairs]))
             return self.transform(clip) if self.transform is not None else clip
@@ -238,7 +246,9 @@ def frames_to_clip(frames: Sequence[Frame], indices: Optional[Sequence[int]] = N
             raise ValueError(f"{source}: frames {missing} have no stereo image "
                              "(open the source with stereo=True)")
         clip.stereo_images = torch.stack([image_to_tensor(f.stereo_image) for f in frames])
-        clip.stereo_baseline = torch.tensor(float(frames[0].stereo_baseline), dtype=torch.float32)
+        baseline = frames[0].stereo_baseline
+        assert baseline is not None  # checked above
+        clip.stereo_baseline = torch.tensor(float(baseline), dtype=torch.float32)
     return clip
 
 

@@ -53,7 +53,7 @@ def read_ddad_sample(root: Union[str, Path], stem: str) -> DdadSample:
     depth = read_depth_png(root / "depth" / f"{stem}.png", DDAD_DEPTH_SCALE)
     intr = load_yaml(root / "intrinsics" / f"{stem}.yaml")
     K = K_from_params(float(intr["fx"]), float(intr["fy"]), float(intr["cx"]), float(intr["cy"]))
-    h, w = image.shape[:2]
+    h, w = int(image.shape[0]), int(image.shape[1])
     if depth.shape != (h, w):
         raise ValueError(f"ddad_mini {stem}: depth {depth.shape} does not match the image {(h, w)}")
     if (int(intr.get("image_height", h)), int(intr.get("image_width", w))) != (h, w):

@@ -35,10 +35,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Final, Optional, Union
 
 import numpy as np
 from rosbags.highlevel import AnyReader
+from rosbags.interfaces import Connection
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
@@ -60,7 +61,7 @@ CAMERA_TYPES: tuple[str, ...] = (IMAGE_TYPE, COMPRESSED_TYPE, INFO_TYPE)
 STORAGE_NAMES: tuple[str, ...] = ("mcap", "sqlite3")
 
 #: rosbag2 metadata version written (9 is what Jazzy's ``ros2 bag`` writes).
-BAG_VERSION = 9
+BAG_VERSION: Final = 9
 
 #: Storage files ``rosbags`` reads on their own (without a rosbag2 directory's metadata.yaml).
 _STORAGE_SUFFIXES = (".mcap", ".db3")
@@ -188,7 +189,8 @@ def nearest_stamp(stamps: Sequence[int], stamp: int, tolerance_ns: int) -> Optio
     return best
 
 
-def pair_camera_infos(image_stamps: Sequence[int], info_stamps: Sequence[int], tolerance_ns: int) -> np.ndarray:
+def pair_camera_infos(image_stamps: Sequence[int] | np.ndarray, info_stamps: Sequence[int],
+                      tolerance_ns: int) -> np.ndarray:
     """Index into ``info_stamps`` (ascending, non-empty) of the camera_info of each image of a recording.
 
     :func:`nearest_stamp` first. A recording holds the whole camera_info history, so when none is within the
@@ -367,7 +369,7 @@ class SplitBagWriter:
         self.paths: list[Path] = []
         self.message_count = 0
         self._writer: Optional[Writer] = None
-        self._connections: dict[tuple[str, str], object] = {}
+        self._connections: dict[tuple[str, str], Connection] = {}
         self._bytes = 0
         self._first_ns: Optional[int] = None
         target = self.output_dir / (f"{name}_000" if self.split else name)
@@ -380,13 +382,14 @@ class SplitBagWriter:
             self._close_current()
         if self._writer is None:
             self._open_next()
+        writer = self._writer
+        assert writer is not None
         key = (topic, type_name)
         connection = self._connections.get(key)
         if connection is None:
-            assert self._writer is not None
-            connection = self._writer.add_connection(topic, type_name, typestore=ros2_typestore())
+            connection = writer.add_connection(topic, type_name, typestore=ros2_typestore())
             self._connections[key] = connection
-        self._writer.write(connection, int(timestamp_ns), cdr)
+        writer.write(connection, int(timestamp_ns), cdr)
         self._bytes += len(cdr)
         self._first_ns = timestamp_ns if self._first_ns is None else self._first_ns
         self.message_count += 1

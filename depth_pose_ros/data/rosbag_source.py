@@ -259,9 +259,10 @@ class RosbagSource(FrameSource):
 
     def close(self) -> None:
         """Close the bag (reopened on the next access)."""
-        if getattr(self, "_reader", None) is not None:
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
             try:
-                self._reader.close()
+                reader.close()
             finally:
                 self._reader = None
 

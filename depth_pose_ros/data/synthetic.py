@@ -47,7 +47,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import cv2
 import numpy as np
@@ -111,6 +111,9 @@ class SyntheticSequence:
         self.stereo_baseline = None if stereo_baseline is None else float(stereo_baseline)
         self.lighting_noise = float(lighting_noise)
         self.world_kind = world
+        # SyntheticWorld or RoomWorld (the room duck-types the street world's interface, not its class)
+        self.world: Any
+        self.renderer: Renderer
         if world == "room":
             street_only = {"num_moving": num_moving, "pose_jitter_deg": pose_jitter_deg,
                            "close_traffic": close_traffic or None}
@@ -187,7 +190,8 @@ class SyntheticSequence:
             self._views.popitem(last=False)
         return view
 
-    def _to_uint8(self, image: np.ndarray, i: int) -> np.ndarray:
+    def _to_uint8(self, image: Optional[np.ndarray], i: int) -> np.ndarray:
+        assert image is not None  # a view rendered with its image
         if self.lighting_noise > 0:
             rng = np.random.default_rng([self.seed, 0x119, i])
             gain = 1.0 + self.lighting_noise * rng.standard_normal()
@@ -279,11 +283,13 @@ def write_kitti_layout(seq: SyntheticSequence, out_dir: Union[str, Path], sequen
         if frame.stereo_image is not None:
             s = frame.stereo_image
             _write_png(seq_dir / right / name, s if s.ndim == 2 else cv2.cvtColor(s, cv2.COLOR_RGB2BGR))
+        assert frame.depth is not None and frame.moving_mask is not None  # a synthetic frame has both
         depth_mm = np.round(frame.depth.astype(np.float64) * 1000.0)
         depth_mm[(depth_mm > 65535) | ~np.isfinite(depth_mm)] = 0
         _write_png(seq_dir / "depth" / name, depth_mm.astype(np.uint16))
         _write_png(seq_dir / "moving" / name, frame.moving_mask.astype(np.uint8) * 255)
         if frame.flow_next is not None:
+            assert frame.occlusion_next is not None  # comes with flow_next
             _write_png(seq_dir / "flow" / name, encode_kitti_flow(frame.flow_next)[0])
             _write_png(seq_dir / "occlusion" / name, frame.occlusion_next.astype(np.uint8) * 255)
     return seq_dir

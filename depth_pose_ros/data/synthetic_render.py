@@ -198,6 +198,7 @@ class Renderer:
                 lo, hi = np.minimum(a, c), np.maximum(a, c)
                 t_in = lo if t_in is None else np.maximum(t_in, lo)
                 t_out = hi if t_out is None else np.minimum(t_out, hi)
+        assert t_in is not None and t_out is not None  # three slabs
         zsub = zbuf[v0:v1, u0:u1]
         hit = (t_in <= t_out) & (t_in > self.near) & (t_in < zsub)
         np.copyto(zsub, t_in, where=hit)
@@ -227,6 +228,7 @@ class Renderer:
                 lo, hi = np.minimum(a, c), np.maximum(a, c)
                 t_in = lo if t_in is None else np.maximum(t_in, lo)
                 t_out = hi if t_out is None else np.minimum(t_out, hi)
+        assert t_in is not None and t_out is not None  # three slabs
         pix = vv * self.width + uu
         zflat = zbuf.reshape(-1)
         hit = np.nonzero((t_in <= t_out) & (t_in > self.near) & (t_in < zflat[pix]))[0]

@@ -40,7 +40,7 @@ hfov is drawn per seed in [55, 75] deg unless given.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import cv2
 import numpy as np
@@ -84,7 +84,8 @@ class _Boxes(_BoxList):
         super().__init__()
         self.emissive: list[bool] = []
 
-    def add(self, center, yaw, half, obj=-1, emissive=False, **kw) -> None:  # noqa: D102
+    # emissive takes the base class's fifth positional place (side, ...) only as a keyword here
+    def add(self, center, yaw, half, obj=-1, emissive=False, **kw) -> None:  # type: ignore[override]  # noqa: D102
         super().add(center, yaw, half, obj, **kw)
         self.emissive.append(bool(emissive))
 
@@ -349,7 +350,7 @@ def _bin(rng) -> tuple[list, float, float]:
 _WALL_PIECES = (_bookshelf, _cabinet, _desk, _sofa)
 _FREE_PIECES = (_table, _box_stack, _plant, _floor_lamp, _bin)
 # per style: weights of the wall pieces, of the free pieces, floor atlases (+ prob), ceiling atlas
-_STYLES = {
+_STYLES: dict[str, dict[str, Any]] = {
     "home": dict(wall=(0.35, 0.3, 0.15, 0.2), free=(0.35, 0.15, 0.25, 0.15, 0.1), floor=("wood", "carpet", "tiles"),
                  floor_p=(0.55, 0.3, 0.15), ceiling="paint"),
     "office": dict(wall=(0.25, 0.3, 0.45, 0.0), free=(0.45, 0.25, 0.15, 0.0, 0.15), floor=("carpet", "tiles", "wood"),
@@ -380,6 +381,7 @@ class RoomWorld(TabulatedCamera):
     """
 
     ground_plane = False
+    _pieces: int  # walkable floor pieces after the last placement (furnishing state)
 
     def __init__(self, seed: int = 0, length: int = 100, fps: float = 10.0,
                  speed_range: tuple[float, float] = (0.3, 1.2), camera_height: Optional[float] = None,
@@ -607,7 +609,7 @@ class RoomWorld(TabulatedCamera):
         return n - 1, float(np.bincount(labels.reshape(-1))[1:].max() * GRID * GRID)
 
     def _try_place(self, free: np.ndarray, keep_out: np.ndarray, poly: np.ndarray, against_wall: bool,
-                   core: np.ndarray) -> bool:
+                   core: Optional[np.ndarray]) -> bool:
         """Occupy the footprint ``poly`` (grid cells) unless it hits something, a door approach, cuts the
         walkable floor into more pieces or leaves too little of it. A piece against a wall only tests its
         ``core`` (the footprint 6 cm smaller all round: its back touches the wall cells); a free-standing
@@ -616,6 +618,7 @@ class RoomWorld(TabulatedCamera):
         cv2.fillConvexPoly(mask, poly, 1)
         grown = cv2.dilate(mask, np.ones((3, 3), np.uint8))  # covers the cells the footprint touches
         if against_wall:
+            assert core is not None  # given with against_wall
             test = np.zeros_like(free)
             cv2.fillConvexPoly(test, core, 1)
         else:
@@ -673,16 +676,16 @@ class RoomWorld(TabulatedCamera):
                 make = _FREE_PIECES[rng.choice(len(_FREE_PIECES), p=w_free)]
                 parts, hx, hz = make(rng)
                 for _try in range(12):
-                    cx = rng.uniform(sp.x0 + hx, sp.x1 - hx) if sp.x1 - sp.x0 > 2 * hx else None
-                    cz = rng.uniform(sp.z0 + hz, sp.z1 - hz) if sp.z1 - sp.z0 > 2 * hz else None
-                    if cx is None or cz is None:
+                    px = rng.uniform(sp.x0 + hx, sp.x1 - hx) if sp.x1 - sp.x0 > 2 * hx else None
+                    pz = rng.uniform(sp.z0 + hz, sp.z1 - hz) if sp.z1 - sp.z0 > 2 * hz else None
+                    if px is None or pz is None:
                         break
                     yaw = rng.uniform(-np.pi, np.pi) if rng.random() < 0.4 else rng.integers(4) * np.pi / 2
                     r = max(hx, hz)  # rotated pieces: keep the whole footprint inside
-                    if yaw % (np.pi / 2) and not (sp.x0 + r < cx < sp.x1 - r and sp.z0 + r < cz < sp.z1 - r):
+                    if yaw % (np.pi / 2) and not (sp.x0 + r < px < sp.x1 - r and sp.z0 + r < pz < sp.z1 - r):
                         continue
-                    if self._try_place(free, keep_out, self._footprint(cx, cz, yaw, hx, hz), False, None):
-                        self._place(boxes, parts, cx, cz, yaw)
+                    if self._try_place(free, keep_out, self._footprint(px, pz, yaw, hx, hz), False, None):
+                        self._place(boxes, parts, px, pz, yaw)
                         break
             # rugs (flat, walkable)
             if rng.random() < 0.4:
@@ -905,6 +908,7 @@ class RoomRenderer(Renderer):
     """:class:`Renderer` with indoor lighting: box shading times ambient + point lights; emissive boxes."""
 
     room_atlases = True
+    world: RoomWorld  # type: ignore[assignment]  # duck-types the base class's SyntheticWorld
 
     def _shade(self, R_wc: np.ndarray, C: np.ndarray, zbuf: np.ndarray, surface: np.ndarray,
                R_bc: np.ndarray, o_b: np.ndarray, R_wb: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy.spatial import cKDTree
 
 from depth_pose_ros.data.synthetic_textures import (
@@ -66,7 +67,7 @@ def rotation_xyz_small(pitch: float, roll: float) -> np.ndarray:
     return rx @ rz
 
 
-def se3(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+def se3(R: np.ndarray, t: npt.ArrayLike) -> np.ndarray:
     """4x4 rigid transform from a 3x3 rotation and a translation."""
     T = np.eye(4)
     T[:3, :3] = R
@@ -107,7 +108,7 @@ class RoadCurve:
     def s_max(self) -> float:
         return float(self.s_table[-1])
 
-    def _turn_phase(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _turn_phase(self, s: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         """(u clipped to [0, length], length) per point and turn: arrays of shape s.shape + (k,)."""
         s0, length = self.turns[:, 0], self.turns[:, 1]
         return np.clip(np.asarray(s, np.float64)[..., None] - s0, 0.0, length), length

@@ -357,7 +357,7 @@ def _room_atlas(name: str, rng: np.random.Generator) -> tuple[np.ndarray, float]
     """
     if name == "wood":  # 2.56 m tile at 1 cm: planks 16 cm wide along u, grain, end joints, tone per plank
         n = 256
-        y = np.arange(n)[:, None]
+        y: np.ndarray = np.arange(n)[:, None]
         x = np.arange(n)[None, :]
         plank = y // 16
         tone = rng.random(16).astype(np.float32)
@@ -434,8 +434,8 @@ def _room_atlas(name: str, rng: np.random.Generator) -> tuple[np.ndarray, float]
     if name == "poster":  # 1.024 m at 4 mm: colourful blobs, stripes and a frame band
         n = 256
         img = np.zeros((n, n, 3), np.float32)
-        for c in range(3):
-            img[..., c] = 0.5 + 0.2 * periodic_noise((n, n), rng, 20, 256, slope=1.5)
+        for ch in range(3):
+            img[..., ch] = 0.5 + 0.2 * periodic_noise((n, n), rng, 20, 256, slope=1.5)
         yy, xx = np.mgrid[0:n, 0:n]
         for _ in range(8):
             cx, cy, r = rng.integers(0, n, 2).tolist() + [int(rng.integers(8, 50))]

@@ -44,6 +44,7 @@ class VideoSource(FrameSource):
     """
 
     uniform_size = True  # a video stream has one frame size
+    fps: float  # always known: the override, the container's or 30
     _process_local = {"_cap": None, "_next": 0}  # VideoCapture cannot be pickled
 
     def __init__(self, path: Union[str, Path], K: Any = None, fps: Optional[float] = None,
@@ -109,6 +110,7 @@ class VideoSource(FrameSource):
 
     def close(self) -> None:
         """Release the decoder (it is reopened on the next access)."""
-        if getattr(self, "_cap", None) is not None:
-            self._cap.release()
+        cap = getattr(self, "_cap", None)
+        if cap is not None:
+            cap.release()
         self._cap, self._next = None, 0

@@ -120,7 +120,7 @@ class DepthMetricAccumulator:
         min_depth: float = 1e-3,
         max_depth: float = 80.0,
     ) -> None:
-        self.options = {
+        self.options: dict[str, Any] = {
             "median_scale": median_scale,
             "garg_crop": garg_crop,
             "min_depth": min_depth,

@@ -185,9 +185,9 @@ def reference_geometry(frames: Sequence[Frame], max_width: int = 0, config: Opti
 # ------------------------------------------------------------------------------------------- scoring
 
 
-def _mean(xs: list[float]) -> Optional[float]:
-    xs = [x for x in xs if x is not None and math.isfinite(x)]
-    return float(np.mean(xs)) if xs else None
+def _mean(xs: Sequence[Optional[float]]) -> Optional[float]:
+    finite = [x for x in xs if x is not None and math.isfinite(x)]
+    return float(np.mean(finite)) if finite else None
 
 
 def score_model(pairs: Sequence[PairGeometry], depths: Sequence[Optional[np.ndarray]],
@@ -227,7 +227,7 @@ def run_estimator(estimator: Any, frames: Sequence[Frame], max_width: int = 0
     evaluation size, the network flow of each pair at that size (None without a flow decoder) and the counts
     of the pose statuses."""
     estimator.reset()
-    depths, flows, statuses = [], [], Counter()
+    depths, flows, statuses = [], [], Counter[str]()
     imgs = []
     for f in frames:
         f = undistort_frame(f)

@@ -68,7 +68,8 @@ def path_length(T_world_cam: np.ndarray) -> float:
     return float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())
 
 
-def _check_pair(pred: np.ndarray, gt: np.ndarray, min_frames: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def _check_pair(pred: Sequence[np.ndarray] | np.ndarray, gt: Sequence[np.ndarray] | np.ndarray,
+                min_frames: int = 2) -> tuple[np.ndarray, np.ndarray]:
     P = as_pose_array(pred, "pred_T_world_cam")
     G = as_pose_array(gt, "gt_T_world_cam")
     if P.shape[0] != G.shape[0]:

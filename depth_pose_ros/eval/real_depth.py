@@ -157,7 +157,7 @@ def score_image(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth: f
     if n_known == 0:
         return out
     gt_known = np.where(known, gt, 0.0)
-    opts = {"median_scale": True, "min_depth": min_depth, "max_depth": max_depth}
+    opts: dict[str, Any] = {"median_scale": True, "min_depth": min_depth, "max_depth": max_depth}
     out.update(depth_metrics(np.where(known, pred, 0.0), gt_known, **opts))
     out["constant"] = depth_metrics(known.astype(np.float64), gt_known, **opts)
     p, g = np.log(pred[known]), np.log(gt[known])
@@ -169,7 +169,7 @@ def score_domain(images: Sequence[DepthImage], depth_fn: DepthFn, min_depth: flo
                  max_depth: float) -> dict[str, Any]:
     """Means over ``images`` of :func:`score_image` (images without a covered pixel count in the coverage
     only and are listed under ``uncovered``)."""
-    opts = {"median_scale": True, "min_depth": min_depth, "max_depth": max_depth}
+    opts: dict[str, Any] = {"median_scale": True, "min_depth": min_depth, "max_depth": max_depth}
     acc, const = DepthMetricAccumulator(**opts), DepthMetricAccumulator(**opts)
     per_image, uncovered, corr = [], [], []
     for item in images:

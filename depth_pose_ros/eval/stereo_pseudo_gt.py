@@ -136,7 +136,7 @@ def _gray_u8(image: np.ndarray) -> np.ndarray:
 def _matcher(cfg: StereoPseudoGTConfig) -> Any:
     channels = 1
     area = channels * cfg.block_size * cfg.block_size
-    return cv2.StereoSGBM_create(
+    return cv2.StereoSGBM.create(
         minDisparity=0,
         numDisparities=cfg.num_disparities,
         blockSize=cfg.block_size,

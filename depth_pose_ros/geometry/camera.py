@@ -12,12 +12,14 @@ of that arithmetic shows up directly as a biased pose. Keeping one implementatio
 from __future__ import annotations
 
 import math
-from typing import Optional, Union
+from typing import Optional, TypeVar, Union, overload
 
 import numpy as np
 import torch
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
+# numpy in, numpy out; torch in, torch out (the intrinsics helpers return the type they are given)
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 
 def pixel_grid(h: int, w: int, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -91,7 +93,7 @@ def _check_k(K: ArrayLike, fn: str) -> None:
         raise ValueError(f"{fn}: K must be ...x3x3, got shape {tuple(K.shape)}")
 
 
-def _float_copy(K: ArrayLike) -> ArrayLike:
+def _float_copy(K: ArrayT) -> ArrayT:
     """A floating-point copy (integer numpy K becomes float64) so edits never touch the input."""
     if isinstance(K, torch.Tensor):
         return K.clone() if K.is_floating_point() else K.double()
@@ -99,7 +101,7 @@ def _float_copy(K: ArrayLike) -> ArrayLike:
     return np.array(K, dtype=K.dtype if K.dtype.kind == "f" else np.float64, copy=True)
 
 
-def scale_intrinsics(K: ArrayLike, sx: float, sy: float) -> ArrayLike:
+def scale_intrinsics(K: ArrayT, sx: float, sy: float) -> ArrayT:
     """Intrinsics after resizing the image by factors ``sx`` (width) and ``sy`` (height).
 
     With pixel centres at integer coordinates, a resize maps x to ``sx * (x + 0.5) - 0.5`` (the rule
@@ -119,7 +121,7 @@ def scale_intrinsics(K: ArrayLike, sx: float, sy: float) -> ArrayLike:
     return out
 
 
-def crop_intrinsics(K: ArrayLike, x0: float, y0: float) -> ArrayLike:
+def crop_intrinsics(K: ArrayT, x0: float, y0: float) -> ArrayT:
     """Intrinsics after cropping the image so that pixel (x0, y0) becomes the new origin.
 
     Accepts numpy or torch, a single 3x3 or a batch ...x3x3; returns the same type (a copy).
@@ -131,7 +133,7 @@ def crop_intrinsics(K: ArrayLike, x0: float, y0: float) -> ArrayLike:
     return out
 
 
-def invert_intrinsics(K: ArrayLike) -> ArrayLike:
+def invert_intrinsics(K: ArrayT) -> ArrayT:
     """Closed-form inverse of pinhole intrinsics (with skew), batched, numpy or torch.
 
     Cheaper and better conditioned than a general matrix inverse, and differentiable in torch.
@@ -148,6 +150,22 @@ def invert_intrinsics(K: ArrayLike) -> ArrayLike:
     out[..., 1, 2] = -cy / fy
     out[..., 2, 2] = 1.0
     return out
+
+
+@overload
+def backproject_np(depth: np.ndarray, K: np.ndarray, stride: int = ..., max_depth: float = ...,
+                   max_range: float = ..., image: None = ...) -> tuple[np.ndarray, None]: ...
+
+
+@overload
+def backproject_np(depth: np.ndarray, K: np.ndarray, stride: int = ..., max_depth: float = ...,
+                   max_range: float = ..., *, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@overload
+def backproject_np(depth: np.ndarray, K: np.ndarray, stride: int = ..., max_depth: float = ...,
+                   max_range: float = ...,
+                   image: Optional[np.ndarray] = ...) -> tuple[np.ndarray, Optional[np.ndarray]]: ...
 
 
 def backproject_np(depth: np.ndarray, K: np.ndarray, stride: int = 1, max_depth: float = math.inf,

@@ -19,5 +19,6 @@ def dis_flow(image1: np.ndarray, image2: np.ndarray, preset: str = "medium") -> 
     """Dense flow from ``image1`` to ``image2`` as HxWx2 float32 (dx, dy) in pixels."""
     if preset not in _PRESETS:
         raise ValueError(f"unknown DIS preset {preset!r}; choose one of {sorted(_PRESETS)}")
-    dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
-    return dis.calc(to_gray_u8(image1), to_gray_u8(image2), None).astype(np.float32)
+    dis = cv2.DISOpticalFlow.create(_PRESETS[preset])
+    # the stubs omit None (OpenCV allocates the output flow)
+    return dis.calc(to_gray_u8(image1), to_gray_u8(image2), None).astype(np.float32)  # type: ignore[call-overload]

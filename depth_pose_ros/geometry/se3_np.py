@@ -52,6 +52,11 @@ def axis_angle_to_matrix_np(axis_angle: np.ndarray) -> np.ndarray:
         return np.array([[1.0 - c * (y * y + z * z), c * x * y - s * z, c * x * z + s * y],
                          [c * x * y + s * z, 1.0 - c * (x * x + z * z), c * y * z - s * x],
                          [c * x * z - s * y, c * y * z + s * x, 1.0 - c * (x * x + y * y)]])
+    return _axis_angle_to_matrix_batch(v)
+
+
+def _axis_angle_to_matrix_batch(v: np.ndarray) -> np.ndarray:
+    """:func:`axis_angle_to_matrix_np` of a float64 ...x3 array, vectorised."""
     w = v.reshape(-1, 3)
     a2 = np.einsum("ni,ni->n", w, w)
     a = np.sqrt(a2)

@@ -14,7 +14,7 @@ Smoothness lives in :mod:`depth_pose_ros.losses.smoothness` (``flow_smoothness``
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional, overload
 
 import torch
 
@@ -49,9 +49,42 @@ def flow_occlusion_mask(
             mask = mask * fb_consistency(flow_t_s, flow_s_t, alpha1, alpha2)[1]
         if method in ("range", "both"):
             r = range_map(flow_s_t)
-            soft = range_threshold is None
-            mask = mask * (r.clamp(max=1.0) if soft else occlusion_from_range(r, range_threshold))
+            visible = r.clamp(max=1.0) if range_threshold is None else occlusion_from_range(r, range_threshold)
+            mask = mask * visible
     return mask
+
+
+@overload
+def flow_photometric_loss(
+    target: torch.Tensor,
+    source: torch.Tensor,
+    flow_t_s: torch.Tensor,
+    non_occluded: Optional[torch.Tensor] = ...,
+    alpha: float = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def flow_photometric_loss(
+    target: torch.Tensor,
+    source: torch.Tensor,
+    flow_t_s: torch.Tensor,
+    non_occluded: Optional[torch.Tensor] = ...,
+    alpha: float = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def flow_photometric_loss(
+    target: torch.Tensor,
+    source: torch.Tensor,
+    flow_t_s: torch.Tensor,
+    non_occluded: Optional[torch.Tensor] = ...,
+    alpha: float = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
 
 
 def flow_photometric_loss(
@@ -82,6 +115,33 @@ def flow_photometric_loss(
     return finish(photometric_error(warped, target, alpha), mask, return_map)
 
 
+@overload
+def fb_consistency_loss(
+    flow_t_s: torch.Tensor,
+    flow_s_t: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def fb_consistency_loss(
+    flow_t_s: torch.Tensor,
+    flow_s_t: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def fb_consistency_loss(
+    flow_t_s: torch.Tensor,
+    flow_s_t: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
+
+
 def fb_consistency_loss(
     flow_t_s: torch.Tensor,
     flow_s_t: torch.Tensor,
@@ -110,6 +170,39 @@ def teacher_confidence(teacher_t_s: torch.Tensor, teacher_s_t: torch.Tensor, alp
     teacher is a label-free target, not something to train."""
     inconsistency, consistent = fb_consistency(teacher_t_s.detach(), teacher_s_t.detach(), alpha1, alpha2)
     return (consistent / (1.0 + inconsistency)).detach()
+
+
+@overload
+def flow_distillation_loss(
+    flow_t_s: torch.Tensor,
+    teacher_t_s: torch.Tensor,
+    confidence: torch.Tensor,
+    q: float = ...,
+    eps: float = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def flow_distillation_loss(
+    flow_t_s: torch.Tensor,
+    teacher_t_s: torch.Tensor,
+    confidence: torch.Tensor,
+    q: float = ...,
+    eps: float = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def flow_distillation_loss(
+    flow_t_s: torch.Tensor,
+    teacher_t_s: torch.Tensor,
+    confidence: torch.Tensor,
+    q: float = ...,
+    eps: float = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
 
 
 def flow_distillation_loss(

@@ -14,7 +14,7 @@
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Literal, Optional, Union, overload
 
 import torch
 
@@ -79,6 +79,42 @@ def scale_invariant_log_loss(depth: torch.Tensor, target: torch.Tensor, min_poin
     return (var.clamp_min(0.0) + (1.0 - variance_focus) * mean * mean)[use].mean()
 
 
+@overload
+def depth_triangulation_loss(
+    depth: torch.Tensor,
+    pixels: torch.Tensor,
+    tri_depth: torch.Tensor,
+    scale: Union[float, torch.Tensor] = ...,
+    valid: Optional[torch.Tensor] = ...,
+    kind: str = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def depth_triangulation_loss(
+    depth: torch.Tensor,
+    pixels: torch.Tensor,
+    tri_depth: torch.Tensor,
+    scale: Union[float, torch.Tensor] = ...,
+    valid: Optional[torch.Tensor] = ...,
+    kind: str = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def depth_triangulation_loss(
+    depth: torch.Tensor,
+    pixels: torch.Tensor,
+    tri_depth: torch.Tensor,
+    scale: Union[float, torch.Tensor] = ...,
+    valid: Optional[torch.Tensor] = ...,
+    kind: str = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
+
+
 def depth_triangulation_loss(
     depth: torch.Tensor,
     pixels: torch.Tensor,
@@ -133,6 +169,39 @@ def depth_triangulation_loss(
     return finish(residual, ok, return_map)
 
 
+@overload
+def depth_reprojection_loss(
+    depth_t: torch.Tensor,
+    depth_s: torch.Tensor,
+    T_s_t: torch.Tensor,
+    K: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def depth_reprojection_loss(
+    depth_t: torch.Tensor,
+    depth_s: torch.Tensor,
+    T_s_t: torch.Tensor,
+    K: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def depth_reprojection_loss(
+    depth_t: torch.Tensor,
+    depth_s: torch.Tensor,
+    T_s_t: torch.Tensor,
+    K: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
+
+
 def depth_reprojection_loss(
     depth_t: torch.Tensor,
     depth_s: torch.Tensor,
@@ -168,6 +237,33 @@ def depth_reprojection_loss(
     z_c, d_c = z_s.clamp_min(_MIN_DEPTH), d_s.clamp_min(_MIN_DEPTH)
     diff = (z_c - d_c).abs() / (z_c + d_c)
     return finish(diff, ok, return_map)
+
+
+@overload
+def rigid_flow_consistency_loss(
+    rigid: torch.Tensor,
+    optical: torch.Tensor,
+    rigid_mask: Optional[torch.Tensor] = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def rigid_flow_consistency_loss(
+    rigid: torch.Tensor,
+    optical: torch.Tensor,
+    rigid_mask: Optional[torch.Tensor] = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def rigid_flow_consistency_loss(
+    rigid: torch.Tensor,
+    optical: torch.Tensor,
+    rigid_mask: Optional[torch.Tensor] = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
 
 
 def rigid_flow_consistency_loss(

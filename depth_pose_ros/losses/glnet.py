@@ -21,7 +21,7 @@ s; the flow ``flow_t_s`` lives on t's grid and points into s.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional, overload
 
 import torch
 
@@ -87,6 +87,42 @@ def robust_penalty(sq_dist: torch.Tensor, kind: str = "charbonnier", eps: float 
     raise ValueError(f"robust: must be one of {_ROBUST}, got {kind!r}")
 
 
+@overload
+def epipolar_loss(
+    flow_t_s: torch.Tensor,
+    T_s_t: torch.Tensor,
+    K: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    robust: str = ...,
+    eps: float = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def epipolar_loss(
+    flow_t_s: torch.Tensor,
+    T_s_t: torch.Tensor,
+    K: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    robust: str = ...,
+    eps: float = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def epipolar_loss(
+    flow_t_s: torch.Tensor,
+    T_s_t: torch.Tensor,
+    K: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    robust: str = ...,
+    eps: float = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
+
+
 def epipolar_loss(
     flow_t_s: torch.Tensor,
     T_s_t: torch.Tensor,
@@ -113,6 +149,45 @@ def epipolar_loss(
     return finish(robust_penalty(d2, robust, eps), mask, return_map)
 
 
+@overload
+def adaptive_photometric_loss(
+    target: torch.Tensor,
+    rigid_warped: torch.Tensor,
+    flow_warped: torch.Tensor,
+    rigid_valid: Optional[torch.Tensor] = ...,
+    flow_valid: Optional[torch.Tensor] = ...,
+    mask: Optional[torch.Tensor] = ...,
+    alpha: float = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def adaptive_photometric_loss(
+    target: torch.Tensor,
+    rigid_warped: torch.Tensor,
+    flow_warped: torch.Tensor,
+    rigid_valid: Optional[torch.Tensor] = ...,
+    flow_valid: Optional[torch.Tensor] = ...,
+    mask: Optional[torch.Tensor] = ...,
+    alpha: float = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def adaptive_photometric_loss(
+    target: torch.Tensor,
+    rigid_warped: torch.Tensor,
+    flow_warped: torch.Tensor,
+    rigid_valid: Optional[torch.Tensor] = ...,
+    flow_valid: Optional[torch.Tensor] = ...,
+    mask: Optional[torch.Tensor] = ...,
+    alpha: float = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
+
+
 def adaptive_photometric_loss(
     target: torch.Tensor,
     rigid_warped: torch.Tensor,
@@ -137,6 +212,45 @@ def adaptive_photometric_loss(
         target, [rigid_warped, flow_warped], valid=[rigid_valid, flow_valid], mask=mask, alpha=alpha,
         return_map=return_map,
     )
+
+
+@overload
+def multiview_structure_loss(
+    depth_t: torch.Tensor,
+    depth_s: torch.Tensor,
+    flow_t_s: torch.Tensor,
+    T_s_t: torch.Tensor,
+    K: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    relative: bool = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def multiview_structure_loss(
+    depth_t: torch.Tensor,
+    depth_s: torch.Tensor,
+    flow_t_s: torch.Tensor,
+    T_s_t: torch.Tensor,
+    K: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    relative: bool = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def multiview_structure_loss(
+    depth_t: torch.Tensor,
+    depth_s: torch.Tensor,
+    flow_t_s: torch.Tensor,
+    T_s_t: torch.Tensor,
+    K: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    relative: bool = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
 
 
 def multiview_structure_loss(

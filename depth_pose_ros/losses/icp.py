@@ -34,7 +34,7 @@ In both, the reported residual r is point-to-point (paper), and pairs farther ap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional, overload
 
 import torch
 import torch.nn.functional as F
@@ -326,6 +326,66 @@ def _subsample(
     score = torch.rand(b, h * w, generator=generator, device=points.device) + 2.0 * flat_v.detach()
     idx = score.topk(n, dim=1).indices
     return _gather(flat_p, idx), torch.gather(flat_v, 1, idx), idx
+
+
+@overload
+def icp_loss(
+    depth_t: torch.Tensor,
+    depth_s: torch.Tensor,
+    T_s_t: torch.Tensor,
+    K: torch.Tensor,
+    valid_t: Optional[torch.Tensor] = ...,
+    valid_s: Optional[torch.Tensor] = ...,
+    association: str = ...,
+    iterations: int = ...,
+    num_points: int = ...,
+    max_distance: Optional[float] = ...,
+    outlier_factor: Optional[float] = ...,
+    transform_weight: float = ...,
+    residual_weight: float = ...,
+    generator: Optional[torch.Generator] = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def icp_loss(
+    depth_t: torch.Tensor,
+    depth_s: torch.Tensor,
+    T_s_t: torch.Tensor,
+    K: torch.Tensor,
+    valid_t: Optional[torch.Tensor] = ...,
+    valid_s: Optional[torch.Tensor] = ...,
+    association: str = ...,
+    iterations: int = ...,
+    num_points: int = ...,
+    max_distance: Optional[float] = ...,
+    outlier_factor: Optional[float] = ...,
+    transform_weight: float = ...,
+    residual_weight: float = ...,
+    generator: Optional[torch.Generator] = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def icp_loss(
+    depth_t: torch.Tensor,
+    depth_s: torch.Tensor,
+    T_s_t: torch.Tensor,
+    K: torch.Tensor,
+    valid_t: Optional[torch.Tensor] = ...,
+    valid_s: Optional[torch.Tensor] = ...,
+    association: str = ...,
+    iterations: int = ...,
+    num_points: int = ...,
+    max_distance: Optional[float] = ...,
+    outlier_factor: Optional[float] = ...,
+    transform_weight: float = ...,
+    residual_weight: float = ...,
+    generator: Optional[torch.Generator] = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
 
 
 def icp_loss(

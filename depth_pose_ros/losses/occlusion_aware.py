@@ -26,7 +26,7 @@ the bigger error"); the geometric weights w_Ed, w_Eo are the same rule applied t
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional, overload
 
 import torch
 
@@ -62,6 +62,42 @@ def bidirectional_softmax_weights(
     _check_maps(loss_bo=loss_bo, loss_fo=loss_fo)
     s_bo = torch.sigmoid(loss_bo - loss_fo)  # e^{L_bo} / (e^{L_bo} + e^{L_fo}), overflow-free
     return torch.exp(0.5 - s_bo), torch.exp(s_bo - 0.5)
+
+
+@overload
+def occlusion_aware_photometric_loss(
+    loss_bo: torch.Tensor,
+    loss_fo: torch.Tensor,
+    mask_bo: Optional[torch.Tensor] = ...,
+    mask_fo: Optional[torch.Tensor] = ...,
+    valid: Optional[torch.Tensor] = ...,
+    detach_weights: bool = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def occlusion_aware_photometric_loss(
+    loss_bo: torch.Tensor,
+    loss_fo: torch.Tensor,
+    mask_bo: Optional[torch.Tensor] = ...,
+    mask_fo: Optional[torch.Tensor] = ...,
+    valid: Optional[torch.Tensor] = ...,
+    detach_weights: bool = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def occlusion_aware_photometric_loss(
+    loss_bo: torch.Tensor,
+    loss_fo: torch.Tensor,
+    mask_bo: Optional[torch.Tensor] = ...,
+    mask_fo: Optional[torch.Tensor] = ...,
+    valid: Optional[torch.Tensor] = ...,
+    detach_weights: bool = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
 
 
 def occlusion_aware_photometric_loss(
@@ -116,6 +152,51 @@ def hard_softmax_weight(
     return (other_share > threshold).to(loss_a.dtype)
 
 
+@overload
+def adaptive_cross_weighted_loss(
+    loss_o: torch.Tensor,
+    loss_d: torch.Tensor,
+    epi_o: torch.Tensor,
+    epi_d: torch.Tensor,
+    lambda_ed: float = ...,
+    lambda_eo: float = ...,
+    threshold: float = ...,
+    temperature: float = ...,
+    valid: Optional[torch.Tensor] = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def adaptive_cross_weighted_loss(
+    loss_o: torch.Tensor,
+    loss_d: torch.Tensor,
+    epi_o: torch.Tensor,
+    epi_d: torch.Tensor,
+    lambda_ed: float = ...,
+    lambda_eo: float = ...,
+    threshold: float = ...,
+    temperature: float = ...,
+    valid: Optional[torch.Tensor] = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def adaptive_cross_weighted_loss(
+    loss_o: torch.Tensor,
+    loss_d: torch.Tensor,
+    epi_o: torch.Tensor,
+    epi_d: torch.Tensor,
+    lambda_ed: float = ...,
+    lambda_eo: float = ...,
+    threshold: float = ...,
+    temperature: float = ...,
+    valid: Optional[torch.Tensor] = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
+
+
 def adaptive_cross_weighted_loss(
     loss_o: torch.Tensor,
     loss_d: torch.Tensor,
@@ -153,6 +234,51 @@ def adaptive_cross_weighted_loss(
     w_ed = hard_softmax_weight(epi_d, epi_o, threshold, temperature)
     per_pixel = w_ed * w_o * (loss_o + lambda_ed * epi_d) + w_eo * w_d * (loss_d + lambda_eo * epi_o)
     return finish(per_pixel, valid, return_map)
+
+
+@overload
+def occlusion_aware_flow_loss(
+    target: torch.Tensor,
+    prev: torch.Tensor,
+    next_: torch.Tensor,
+    flow_t_prev: torch.Tensor,
+    flow_prev_t: torch.Tensor,
+    flow_t_next: torch.Tensor,
+    flow_next_t: torch.Tensor,
+    alpha: float = ...,
+    detach_weights: bool = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def occlusion_aware_flow_loss(
+    target: torch.Tensor,
+    prev: torch.Tensor,
+    next_: torch.Tensor,
+    flow_t_prev: torch.Tensor,
+    flow_prev_t: torch.Tensor,
+    flow_t_next: torch.Tensor,
+    flow_next_t: torch.Tensor,
+    alpha: float = ...,
+    detach_weights: bool = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def occlusion_aware_flow_loss(
+    target: torch.Tensor,
+    prev: torch.Tensor,
+    next_: torch.Tensor,
+    flow_t_prev: torch.Tensor,
+    flow_prev_t: torch.Tensor,
+    flow_t_next: torch.Tensor,
+    flow_next_t: torch.Tensor,
+    alpha: float = ...,
+    detach_weights: bool = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
 
 
 def occlusion_aware_flow_loss(

@@ -15,7 +15,7 @@ expected in [0, 1] (the SSIM constants C1, C2 assume a dynamic range of 1).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional
+from typing import Literal, Optional, overload
 
 import torch
 import torch.nn.functional as F
@@ -85,6 +85,36 @@ def photometric_error(pred: torch.Tensor, target: torch.Tensor, alpha: float = D
     return alpha * dssim + (1.0 - alpha) * l1
 
 
+@overload
+def photometric_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    alpha: float = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def photometric_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    alpha: float = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def photometric_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: Optional[torch.Tensor] = ...,
+    alpha: float = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
+
+
 def photometric_loss(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -144,6 +174,51 @@ def automask(reprojection_errors: Sequence[torch.Tensor], identity: Sequence[tor
     best_warp, _ = min_reprojection(reprojection_errors)
     best_identity, _ = min_reprojection(identity)
     return (best_warp < best_identity).to(best_warp.dtype)
+
+
+@overload
+def min_reprojection_loss(
+    target: torch.Tensor,
+    warped: Sequence[torch.Tensor],
+    valid: Optional[Sequence[Optional[torch.Tensor]]] = ...,
+    sources: Optional[Sequence[torch.Tensor]] = ...,
+    mask: Optional[torch.Tensor] = ...,
+    alpha: float = ...,
+    noise_std: float = ...,
+    generator: Optional[torch.Generator] = ...,
+    identity: Optional[Sequence[torch.Tensor]] = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def min_reprojection_loss(
+    target: torch.Tensor,
+    warped: Sequence[torch.Tensor],
+    valid: Optional[Sequence[Optional[torch.Tensor]]] = ...,
+    sources: Optional[Sequence[torch.Tensor]] = ...,
+    mask: Optional[torch.Tensor] = ...,
+    alpha: float = ...,
+    noise_std: float = ...,
+    generator: Optional[torch.Generator] = ...,
+    identity: Optional[Sequence[torch.Tensor]] = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def min_reprojection_loss(
+    target: torch.Tensor,
+    warped: Sequence[torch.Tensor],
+    valid: Optional[Sequence[Optional[torch.Tensor]]] = ...,
+    sources: Optional[Sequence[torch.Tensor]] = ...,
+    mask: Optional[torch.Tensor] = ...,
+    alpha: float = ...,
+    noise_std: float = ...,
+    generator: Optional[torch.Generator] = ...,
+    identity: Optional[Sequence[torch.Tensor]] = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
 
 
 def min_reprojection_loss(

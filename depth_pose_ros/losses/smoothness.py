@@ -16,7 +16,7 @@ channels. Images are expected in [0, 1].
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional, overload
 
 import torch
 
@@ -57,6 +57,39 @@ def _pair_mask(mask: Optional[torch.Tensor], axis: str) -> Optional[torch.Tensor
     return mask[..., 1:, :] * mask[..., :-1, :]
 
 
+@overload
+def edge_aware_smoothness(
+    disp: torch.Tensor,
+    image: torch.Tensor,
+    normalise: bool = ...,
+    edge_weight: float = ...,
+    mask: Optional[torch.Tensor] = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def edge_aware_smoothness(
+    disp: torch.Tensor,
+    image: torch.Tensor,
+    normalise: bool = ...,
+    edge_weight: float = ...,
+    mask: Optional[torch.Tensor] = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def edge_aware_smoothness(
+    disp: torch.Tensor,
+    image: torch.Tensor,
+    normalise: bool = ...,
+    edge_weight: float = ...,
+    mask: Optional[torch.Tensor] = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
+
+
 def edge_aware_smoothness(
     disp: torch.Tensor,
     image: torch.Tensor,
@@ -92,6 +125,39 @@ def edge_aware_smoothness(
     if not return_map:
         return loss
     return loss, _to_map(term_x, term_y, disp.shape[-2], disp.shape[-1])
+
+
+@overload
+def flow_smoothness(
+    flow: torch.Tensor,
+    image: torch.Tensor,
+    order: int = ...,
+    edge_weight: float = ...,
+    mask: Optional[torch.Tensor] = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def flow_smoothness(
+    flow: torch.Tensor,
+    image: torch.Tensor,
+    order: int = ...,
+    edge_weight: float = ...,
+    mask: Optional[torch.Tensor] = ...,
+    return_map: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def flow_smoothness(
+    flow: torch.Tensor,
+    image: torch.Tensor,
+    order: int = ...,
+    edge_weight: float = ...,
+    mask: Optional[torch.Tensor] = ...,
+    return_map: bool = ...,
+) -> LossOut: ...
 
 
 def flow_smoothness(

@@ -53,6 +53,7 @@ def pair_flows(out: ClipOutput, t: int, s: int) -> PairFlows:
     """Flows between target ``t`` and source ``s = t +- 1``: ``out.flows[i]`` is the pair (i, i+1)."""
     i, forward = clip_pair(t, s)
     fl = out.flows[i]
+    assert fl.backward is not None, "clip flows are computed in both directions (forward_clip)"
     if forward:
         vis = fl.non_occluded_fw
         return PairFlows(fl.forward, fl.backward, vis[0] if vis is not None else None)
@@ -125,8 +126,7 @@ def geometry_poses(flow_t_s: torch.Tensor, flow_s_t: Optional[torch.Tensor], dep
         else:
             tv = estimate_two_view(fw, k, flow_bw=bw, depth1=d, config=config)
         results.append(tv)
-        usable = tv.status in USABLE_STATUSES and tv.scale is not None and np.isfinite(tv.scale) and tv.scale > 0
-        if usable:
+        if tv.status in USABLE_STATUSES and tv.scale is not None and np.isfinite(tv.scale) and tv.scale > 0:
             T[i, :3, :3] = torch.from_numpy(np.asarray(tv.R, dtype=np.float64))
             T[i, :3, 3] = torch.from_numpy(np.asarray(tv.t, dtype=np.float64) * float(tv.scale))
             ok[i] = 1.0

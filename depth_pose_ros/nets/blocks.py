@@ -1,6 +1,8 @@
 """Small building blocks shared by the decoders (kept here so every decoder pads and activates alike)."""
 from __future__ import annotations
 
+from typing import Literal
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -16,7 +18,8 @@ class Conv3x3(nn.Module):
         super().__init__()
         if pad_mode not in ("zeros", "reflect"):
             raise ValueError(f"pad_mode must be 'zeros' or 'reflect', got {pad_mode!r}")
-        self.conv = nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=bias, padding_mode=pad_mode)
+        mode: Literal["zeros", "reflect"] = "reflect" if pad_mode == "reflect" else "zeros"
+        self.conv = nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=bias, padding_mode=mode)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(x)

@@ -79,6 +79,7 @@ class _LevelEstimator(nn.Module):
             self.tradeoff = nn.Conv2d(in_ch, next_feat_ch, 3, 1, 1)
             # mu starts at 0: the first updates see plain masked features (MaskFlowNet's mu is free)
             nn.init.zeros_(self.tradeoff.weight)
+            assert self.tradeoff.bias is not None  # Conv2d has a bias by default
             nn.init.zeros_(self.tradeoff.bias)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:

@@ -88,8 +88,10 @@ class ConvLSTMCell(nn.Module):
         pad = kernel_size // 2
         self.hidden_channels = hidden_channels
         self.gates = nn.Conv2d(in_channels + hidden_channels, 4 * hidden_channels, kernel_size, 1, pad)
+        bias = self.gates.bias
+        assert bias is not None  # Conv2d has a bias by default
         with torch.no_grad():  # forget-gate bias 1: remember by default (Jozefowicz et al. 2015)
-            self.gates.bias[hidden_channels : 2 * hidden_channels].fill_(1.0)
+            bias[hidden_channels : 2 * hidden_channels].fill_(1.0)
 
     def forward(self, x: Tensor, h: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         if c is None:

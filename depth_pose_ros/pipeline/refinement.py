@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 import torch
@@ -106,7 +106,9 @@ class OnlineRefiner:
         self.model = model
         self.config = config if config is not None else RefinementConfig()
         self.initial = {n: p.detach().clone() for n, p in model.named_parameters()}
-        self._initial_norm_sq = sum((p**2).sum() for p in self.initial.values()).clamp_min(1e-12)
+        # a tensor: a model has parameters (sum of none would be the int 0)
+        norm_sq = cast(torch.Tensor, sum((p**2).sum() for p in self.initial.values()))
+        self._initial_norm_sq = norm_sq.clamp_min(1e-12)
         self.buffer: deque[tuple[torch.Tensor, torch.Tensor]] = deque(maxlen=self.config.window)
         self.frames_seen = 0
         self.last_stats: Optional[RefinementStats] = None

@@ -126,7 +126,7 @@ def summary_image(run: SequenceRun) -> np.ndarray:
         image, depth_rgb, flow_rgb = (cv2.resize(x, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR)
                                       for x in (image, depth_rgb, flow_rgb))
     h, w = depth_rgb.shape[:2]
-    traj = trajectory_panel(run.poses, [p for p in run.gt_poses] if run.has_gt_pose else None, (h, w))
+    traj = trajectory_panel(run.poses, [p for p in run.gt_poses if p is not None] if run.has_gt_pose else None, (h, w))
     labelled = []
     for title, panel in (("input", image), ("depth", depth_rgb), ("optical flow", flow_rgb), ("", traj)):
         panel = panel.copy()
@@ -212,11 +212,11 @@ def summarize(run: SequenceRun) -> dict[str, Any]:
     if run.has_gt_pose and len(run.poses) >= 3:
         from depth_pose_ros.eval.pose_metrics import pose_summary
 
-        out["pose"] = pose_summary(np.stack(run.poses), np.stack(run.gt_poses))
+        out["pose"] = pose_summary(np.stack(run.poses), np.stack([p for p in run.gt_poses if p is not None]))
     if run.depth_metrics:
         keys = run.depth_metrics[0].keys()
         out["depth"] = {k: float(np.mean([m[k] for m in run.depth_metrics])) for k in keys}
     if run.flow_metrics:
-        keys = [k for k in run.flow_metrics[0] if isinstance(run.flow_metrics[0][k], (int, float))]
-        out["flow"] = {k: float(np.mean([m[k] for m in run.flow_metrics])) for k in keys}
+        flow_keys = [k for k in run.flow_metrics[0] if isinstance(run.flow_metrics[0][k], (int, float))]
+        out["flow"] = {k: float(np.mean([m[k] for m in run.flow_metrics])) for k in flow_keys}
     return out

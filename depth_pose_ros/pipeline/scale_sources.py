@@ -110,7 +110,7 @@ def stereo_metric_depth(left: np.ndarray, right: np.ndarray, fx: float, baseline
     if right_g.shape != (h, w):
         right_g = cv2.resize(right_g, (w, h), interpolation=cv2.INTER_AREA)
     num_disp = max(16, int(np.ceil(w / 8 / 16)) * 16)
-    sgbm = cv2.StereoSGBM_create(minDisparity=0, numDisparities=num_disp, blockSize=5, P1=8 * 25, P2=32 * 25,
+    sgbm = cv2.StereoSGBM.create(minDisparity=0, numDisparities=num_disp, blockSize=5, P1=8 * 25, P2=32 * 25,
                                  uniquenessRatio=10, speckleWindowSize=50, speckleRange=2,
                                  mode=cv2.STEREO_SGBM_MODE_SGBM_3WAY)
     disp = sgbm.compute(left_g, right_g).astype(np.float32) / 16.0

@@ -165,6 +165,7 @@ def run_vo(frames: Iterable[Frame], config: Optional[VoConfig] = None,
             T0 = frame.T_world_cam if frame.T_world_cam is not None else np.eye(4)
             poses.append(np.asarray(T0, dtype=np.float64).copy())  # frame 0: status "first", no pair
         else:
+            assert prev_gray is not None  # set with prev
             if gray.shape != prev_gray.shape:
                 raise ValueError(f"frame {frame.index}: image size {gray.shape} differs from the previous "
                                  f"frame's {prev_gray.shape}; VO needs one camera resolution")
@@ -206,7 +207,7 @@ def run_vo(frames: Iterable[Frame], config: Optional[VoConfig] = None,
 
     if not poses:
         raise ValueError("run_vo: the source yielded no frames")
-    gt = np.stack(gts) if all(g is not None for g in gts) else None
+    gt = np.stack([g for g in gts if g is not None]) if all(g is not None for g in gts) else None
     return VoResult(T_world_cam=np.stack(poses), stamps=np.asarray(stamps), gt_T_world_cam=gt,
                     T_rel=np.stack(T_rel) if T_rel else np.zeros((0, 4, 4)), statuses=statuses,
                     confidences=np.asarray(conf), num_inliers=np.asarray(inl, dtype=np.int64),
@@ -221,8 +222,10 @@ def _flows(prev: Frame, cur: Frame, prev_gray: np.ndarray, gray: np.ndarray,
         bw = dis_flow(gray, prev_gray, cfg.dis_preset) if cfg.backward_flow else None
         return fw, bw
     if cfg.flow == "network":
-        fw = cfg.flow_fn(prev.image, cur.image)
-        return fw, cfg.flow_fn(cur.image, prev.image) if cfg.backward_flow else None
+        flow_fn = cfg.flow_fn
+        assert flow_fn is not None  # VoConfig requires it with flow="network"
+        fw = flow_fn(prev.image, cur.image)
+        return fw, flow_fn(cur.image, prev.image) if cfg.backward_flow else None
     if prev.flow_next is None:
         raise ValueError(f"--flow gt: frame {prev.index} has no ground-truth flow_next")
     bw = cur.flow_prev if cfg.backward_flow else None
