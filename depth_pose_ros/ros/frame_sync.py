@@ -11,8 +11,9 @@ existed) means the node silently does nothing. Here an image is paired when it i
   image and camera_info together, but they travel on two topics and the image may win the race).
   Entries are evicted in *arrival* order, not by stamp: after a stamp jump back (a bag loop, a restarted
   driver) the new entries have the smallest stamps, and evicting by stamp would throw each one away as it
-  arrives.
-  An entry far behind the newest one (``restart_ns``) clears the cache: the source restarted.
+  arrives. Entries from before such a jump are dropped by the node when it *processes* the first image
+  after the jump (:meth:`StampedCache.discard_after`), not when a new entry arrives: an image from before
+  the jump may still be waiting for the worker and must still find its camera_info.
 * :class:`LatestSlot` holds the newest unprocessed frames only (``capacity``, the node's is two). A frame
   arriving at a full slot pushes out the oldest one (counted as dropped), so a slow estimator always
   works on fresh frames and no backlog can build up: latency stays bounded by ``capacity`` processing
@@ -52,41 +53,26 @@ class Match(Generic[T]):
 class StampedCache(Generic[T]):
     """Bounded, thread-safe store of values keyed by header stamp (ns), the earliest *arrived* evicted first.
 
-    Written from the subscription thread, read from the worker thread. ``restart_ns``: an entry whose
-    stamp is more than this behind the newest cached stamp clears the cache before it is stored (the
-    stream restarted; the old entries can only be mistaken for new ones). None: never.
+    Written from the subscription thread, read from the worker thread.
     """
 
-    def __init__(self, capacity: int = 30, restart_ns: Optional[int] = None) -> None:
+    def __init__(self, capacity: int = 30) -> None:
         if capacity < 1:
             raise ValueError(f"capacity: must be >= 1, got {capacity}")
-        if restart_ns is not None and restart_ns < 0:
-            raise ValueError(f"restart_ns: must be >= 0, got {restart_ns}")
         self.capacity = int(capacity)
-        self.restart_ns = None if restart_ns is None else int(restart_ns)
         self._stamps: list[int] = []  # sorted, for the nearest-stamp search
         self._values: dict[int, T] = {}  # in arrival order (a repeated stamp counts as a new arrival)
         self._cond = threading.Condition()
         self.received = 0  # entries ever added
-        self.restarts = 0  # times an entry far behind the newest cleared the cache
 
     def __len__(self) -> int:
         with self._cond:
             return len(self._stamps)
 
-    def add(self, stamp_ns: int, value: T) -> bool:
-        """Store ``value`` under ``stamp_ns`` (a repeated stamp replaces the older value).
-
-        Returns True when the entry was far enough behind the newest one to clear the cache first.
-        """
+    def add(self, stamp_ns: int, value: T) -> None:
+        """Store ``value`` under ``stamp_ns`` (a repeated stamp replaces the older value)."""
         stamp_ns = int(stamp_ns)
         with self._cond:
-            restarted = (self.restart_ns is not None and bool(self._stamps)
-                         and stamp_ns < self._stamps[-1] - self.restart_ns)
-            if restarted:
-                self._stamps.clear()
-                self._values.clear()
-                self.restarts += 1
             if stamp_ns in self._values:
                 del self._values[stamp_ns]  # re-inserted below: it arrived again, now
             else:
@@ -96,7 +82,6 @@ class StampedCache(Generic[T]):
                 self._remove(next(iter(self._values)))
             self.received += 1
             self._cond.notify_all()
-            return restarted
 
     def discard_after(self, stamp_ns: int) -> int:
         """Remove the entries with a stamp later than ``stamp_ns``; returns how many were removed.

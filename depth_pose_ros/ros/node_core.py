@@ -121,7 +121,7 @@ class DepthPoseCore(CameraInputsMixin, PairingMixin, OutputsMixin):
         self._warm_up()
         self.stats = NodeStats(scale_source=s.estimator.scale.source)
         self._lock = threading.Lock()  # estimator, odometry and path state
-        self._init_pairing(restart_ns=int(s.estimator.max_gap_s * 1e9))  # a camera_info this far back: restarted
+        self._init_pairing()
         self._slot: LatestSlot[_Incoming] = LatestSlot(FRAME_SLOT_CAPACITY)
         self._last_stamp_ns: Optional[int] = None
         self._init_outputs()

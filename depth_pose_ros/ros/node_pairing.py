@@ -67,10 +67,10 @@ class PairingMixin(ProblemLogMixin):
     _camera_info_publishers: Any  # node_inputs.CameraInputsMixin
     resolve_topic_name: Any  # rclpy.node.Node's
 
-    def _init_pairing(self, restart_ns: int) -> None:
-        """Empty caches; an entry ``restart_ns`` behind the newest one clears them (its source restarted)."""
-        self._infos = StampedCache(capacity=CAMERA_INFO_CACHE, restart_ns=restart_ns)
-        self._stereo = StampedCache(capacity=STEREO_CACHE, restart_ns=restart_ns)
+    def _init_pairing(self) -> None:
+        """Empty caches (entries from before a stamp jump back go in :meth:`_apply_stamp_policy`)."""
+        self._infos = StampedCache(capacity=CAMERA_INFO_CACHE)
+        self._stereo = StampedCache(capacity=STEREO_CACHE)
 
     # -------------------------------------------------------------------------------- callbacks
     def _on_camera_info(self, msg: CameraInfo) -> None:

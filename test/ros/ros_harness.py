@@ -194,6 +194,17 @@ def spin_until(
         executor.spin_once(timeout_sec=period)
 
 
+def node_follows(node: object, publisher: object, subscriber: str = "depth_pose_node") -> bool:
+    """True once ``subscriber`` (a node on the graph) subscribes ``publisher``'s topic with the publisher's
+    reliability and they matched. depth_pose_node's ``qos: auto`` starts best effort and re-subscribes
+    reliable within a second of seeing a reliable publisher; a message sent during that swap is lost, so
+    a test that must not lose one waits for this first. ``node``: any node of this process (graph queries)."""
+    infos = [i for i in node.get_subscriptions_info_by_topic(publisher.topic_name) if i.node_name == subscriber]
+    wanted = publisher.qos_profile.reliability
+    return (bool(infos) and all(i.qos_profile.reliability == wanted for i in infos)
+            and publisher.get_subscription_count() > 0)
+
+
 class NodeOutputs:
     """Subscriptions to every output topic of ``depth_pose_node`` in the test process, messages kept by topic.
 

@@ -18,7 +18,7 @@ from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from ros_harness import spin_until, start_child
+from ros_harness import node_follows, spin_until, start_child
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
@@ -122,8 +122,8 @@ def test_lifecycle_transitions_gate_the_outputs(ros_env, executor, tmp_path):
 
         assert m.transition(Transition.TRANSITION_ACTIVATE)
         assert m.state() == State.PRIMARY_STATE_ACTIVE
-        m.wait(lambda: m.image_pub.get_subscription_count() > 0 and m.info_pub.get_subscription_count() > 0,
-               30.0, "the node's subscriptions")
+        m.wait(lambda: node_follows(m.node, m.image_pub) and node_follows(m.node, m.info_pub),
+               30.0, "the node's subscriptions (following the camera's QoS)")
         first = m.send(4)
         m.wait(lambda: len(m.odom) >= 3, 30.0, "outputs while active")
         assert {stamp_to_ns(o.header.stamp) for o in m.odom} <= set(first)
@@ -140,7 +140,8 @@ def test_lifecycle_transitions_gate_the_outputs(ros_env, executor, tmp_path):
         assert (len(m.depth), len(m.odom)) == (n_depth, n_odom), "outputs while inactive"
 
         assert m.transition(Transition.TRANSITION_ACTIVATE)
-        m.wait(lambda: m.image_pub.get_subscription_count() > 0, 30.0, "subscriptions again")
+        m.wait(lambda: node_follows(m.node, m.image_pub) and node_follows(m.node, m.info_pub), 30.0,
+               "subscriptions again")
         again = m.send(4)
         m.wait(lambda: len(m.odom) >= n_odom + 3, 30.0, "outputs after re-activation")
         assert {stamp_to_ns(o.header.stamp) for o in m.odom[n_odom:]} <= set(again)

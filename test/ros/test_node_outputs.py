@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 from rclpy.node import Node
-from ros_harness import NodeOutputs, spin_until, start_child
+from ros_harness import NodeOutputs, node_follows, spin_until, start_child
 from rosbags.rosbag2 import StoragePlugin
 from rosbags.rosbag2 import Writer as Writer2
 from rosbags.typesys import Stores, get_typestore
@@ -191,8 +191,8 @@ def test_scale_warmup_hold_publishes_only_diagnostics(ros_env, executor, tmp_pat
     image_pub = camera.create_publisher(Image, "/image", reliable_qos())
     info_pub = camera.create_publisher(CameraInfo, "/camera_info", reliable_qos())
     try:
-        ready = spin_until(executor, lambda: image_pub.get_subscription_count() > 0 and out.msgs["/diagnostics"],
-                           90.0, children=[node])
+        ready = spin_until(executor, lambda: out.msgs["/diagnostics"] and node_follows(camera, image_pub)
+                           and node_follows(camera, info_pub), 90.0, children=[node])
         assert ready, node.output()
         time.sleep(0.5)
         for i in range(8):  # a fronto-parallel texture: no road plane, the metric scale cannot converge

@@ -49,7 +49,7 @@ class _Host(PairingMixin):
         self.logger = _Logger()
         self.state_resets = 0
         self.info_publishers = info_publishers
-        self._init_pairing(restart_ns=int(self.settings.estimator.max_gap_s * 1e9))
+        self._init_pairing()
 
     def _count_reset(self) -> None:
         self.stats.resets += 1

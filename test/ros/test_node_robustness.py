@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 from rclpy.node import Node
-from ros_harness import spin_until, start_child
+from ros_harness import node_follows, spin_until, start_child
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from depth_pose_ros.geometry.camera import scale_intrinsics
@@ -102,7 +102,8 @@ class _Harness:
 
     def start(self, first_message) -> None:
         """Wait for the node, then resend a first good frame until it answers (discovery may eat it)."""
-        self.wait(lambda: self.image_pub.get_subscription_count() > 0 and self.diag, 90.0, "the node")
+        self.wait(lambda: self.diag and node_follows(self.node, self.image_pub)
+                  and node_follows(self.node, self.info_pub), 90.0, "the node (subscribed like the camera)")
         for attempt in range(10):
             msg, info = first_message(attempt)
             self.image_pub.publish(msg)
