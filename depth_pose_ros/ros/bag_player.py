@@ -23,6 +23,7 @@ from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.publisher import Publisher
 from rosgraph_msgs.msg import Clock
 
 from depth_pose_ros.data.rosbag_io import CAMERA_TYPES, BagError, BagReader, ros2_typestore
@@ -92,7 +93,7 @@ class BagPlayer(Node):
         unknown = sorted(set(remap) - set(self.topics))
         if unknown:
             self.get_logger().warn(f"topic_remap: {unknown} are not played topics of this bag")
-        self.publishers_: dict[str, object] = {}
+        self.publishers_: dict[str, Publisher] = {}
         for topic, type_name in self.topics.items():
             out = remap.get(topic, topic)
             self.publishers_[topic] = self.create_publisher(msg_class(type_name), out, self.qos)

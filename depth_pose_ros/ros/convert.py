@@ -22,7 +22,7 @@ import array
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import cv2
 import numpy as np
@@ -334,7 +334,7 @@ def cloud_msg_to_numpy(msg: PointCloud2, skip_nans: bool = False) -> tuple[np.nd
     if missing:
         raise CloudConversionError(f"cloud: missing field(s) {missing}; has {list(fields)}")
     colour_name = "rgb" if "rgb" in fields else ("rgba" if "rgba" in fields else None)
-    order = ">" if msg.is_bigendian else "<"
+    order: Literal["<", ">"] = ">" if msg.is_bigendian else "<"
     names, formats, offsets = [], [], []
     for name in ("x", "y", "z") + ((colour_name,) if colour_name else ()):
         field = fields[name]

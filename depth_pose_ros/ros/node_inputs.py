@@ -22,6 +22,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from depth_pose_ros.ros.node_host import NodeHost
 from depth_pose_ros.ros.node_params import NodeSettings
 from depth_pose_ros.ros.qos import describe_qos, is_auto, matching_qos, qos_from_name
 
@@ -45,7 +46,7 @@ class CameraSubscription:
     reliability: Any = None
 
 
-class CameraInputsMixin:
+class CameraInputsMixin(NodeHost):
     """Creates, re-creates (``qos.*: auto``) and destroys the camera subscriptions of the host node.
 
     The host provides ``settings``, ``_timers_`` and the callbacks ``_on_image``, ``_on_camera_info`` and
@@ -106,8 +107,8 @@ class CameraInputsMixin:
         sub = self._camera_subs[name]
         if sub.subscription is not None:
             self.destroy_subscription(sub.subscription)
-        options = {"qos_overriding_options": QOS_OVERRIDES} if overridable else {}
-        sub.subscription = self.create_subscription(sub.kind, sub.topic, sub.callback, qos, **options)
+        sub.subscription = self.create_subscription(sub.kind, sub.topic, sub.callback, qos,
+                                                    qos_overriding_options=QOS_OVERRIDES if overridable else None)
         sub.reliability = sub.subscription.qos_profile.reliability
         if sub.auto and overridable and self._overridden_reliability(sub.subscription.topic_name):
             sub.auto = False  # the user set this subscription's reliability: not ours to change

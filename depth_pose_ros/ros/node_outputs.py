@@ -29,6 +29,7 @@ from typing import Any, Optional
 import numpy as np
 from geometry_msgs.msg import PoseStamped, TransformStamped
 from nav_msgs.msg import Odometry, Path
+from rclpy.service import Service
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_srvs.srv import Trigger
 
@@ -102,6 +103,8 @@ class OutputsMixin(ProblemLogMixin):
     _image_sub: Any
     _image_best_effort: bool
     _on_reset: Any
+    _reset_service: Optional[Service]
+    tf: Optional[TfBroadcaster]
 
     def _init_outputs(self) -> None:
         """The state the outputs keep between frames: odometry covariance, path, optical frames sent."""
@@ -146,11 +149,12 @@ class OutputsMixin(ProblemLogMixin):
             if pub is not None:
                 self._destroy_publisher(pub)
             setattr(self, name, None)
-        if getattr(self, "tf", None) is not None:
-            self.tf.destroy()
+        tf, service = getattr(self, "tf", None), getattr(self, "_reset_service", None)
+        if tf is not None:
+            tf.destroy()
             self.tf = None
-        if getattr(self, "_reset_service", None) is not None:
-            self.destroy_service(self._reset_service)
+        if service is not None:
+            self.destroy_service(service)
             self._reset_service = None
         self._camera_frames_sent = set()
 

@@ -141,6 +141,7 @@ class PairingMixin(ProblemLogMixin):
             if (info.width, info.height) != (0, 0) and (info.width, info.height) != (width, height):
                 raise SkipFrame("camera_info_size", f"{where}: camera_info is for {info.width}x{info.height} but "
                                                     f"the image is {width}x{height}; frame skipped")
+            assert info.K is not None  # an entry without an error has its K (CameraInfoEntry)
             return info.K, info.distortion
         latest = self._infos.latest()
         detail = (f"nearest camera_info is {abs(latest.stamp_ns - stamp_ns) * 1e-9:.3f} s away"

@@ -12,9 +12,10 @@ is why it cannot live in ``node_core`` (that module imports them).
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
+
+from depth_pose_ros.ros.node_host import NodeHost
 
 #: The same kind of problem is logged at most once per this many seconds (with a count of the rest).
 LOG_THROTTLE_S = 5.0
@@ -28,12 +29,11 @@ class SkipFrame(Exception):
         self.reason = reason
 
 
-class ProblemLogMixin:
+class ProblemLogMixin(NodeHost):
     """Once-only and throttled logging of the node; the host sets ``_warned`` and ``_throttle`` (``_configure``)."""
 
     _warned: set[str]
     _throttle: dict[str, tuple[float, int]]
-    get_logger: Any  # rclpy.node.Node.get_logger of the host node
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
