@@ -36,10 +36,14 @@ def resolve_device(name: str, local_rank: Optional[int] = None) -> torch.device:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {name!r}: CUDA is not available on this machine (use device cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
         if device.index is None and local_rank is not None:
             device = torch.device(f"cuda:{local_rank}")
     elif device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {name!r}: MPS is not available on this machine (use device cpu)")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {name!r}: only cpu, cuda[:N], mps and auto are supported")
     return device
 
 

@@ -383,33 +383,15 @@ def make_estimator(settings: NodeSettings, warn: Callable[[str], None] = print):
         path = Path(settings.checkpoint).expanduser()
         if not path.exists():
             raise FileNotFoundError(f"checkpoint: file not found: {path}")
+    # The device is checked before any weights are loaded: loading onto a missing CUDA device fails deep
+    # inside the checkpoint reader with an error that does not name the parameter.
+    from depth_pose_ros.nets.device import resolve_device
     from depth_pose_ros.nets.zoo import resolve_checkpoint
     from depth_pose_ros.pipeline.factory import build_estimator, estimator_config
 
-    # The device is checked before any weights are loaded: loading onto a missing CUDA device fails deep
-    # inside the checkpoint reader with an error that does not name the parameter.
-    check_device(estimator_config(resolve_checkpoint(settings.checkpoint or None), settings.estimator_layers).device)
+    resolve_device(estimator_config(resolve_checkpoint(settings.checkpoint or None), settings.estimator_layers).device)
     return build_estimator(settings.checkpoint or None, layers=settings.estimator_layers,
                            model_config=settings.model_config, seed=settings.seed, warn=warn)
-
-
-def check_device(name: str) -> None:
-    """ValueError (one line, naming the ``device`` parameter) unless torch can use device ``name`` here."""
-    import torch
-
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"device: {name!r} is not a torch device ({exc})") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device: {name!r}: CUDA is not available on this machine (use device cpu)")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device: {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device: {name!r}: MPS is not available on this machine (use device cpu)")
-    elif device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device: {name!r}: only cpu, cuda[:N] and mps are supported")
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -11,6 +11,7 @@ from depth_pose_ros.nets import device as dev
 @pytest.fixture
 def with_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
 
 
 @pytest.fixture
@@ -35,6 +36,8 @@ def test_bare_cuda_is_the_local_ranks_gpu_only_in_a_distributed_process(with_cud
     assert dev.resolve_device("cuda") == torch.device("cuda") and dev.resolve_device("cuda").index is None
     assert dev.resolve_device("cuda", local_rank=3) == torch.device("cuda:3")
     assert dev.resolve_device("cuda:1", local_rank=3) == torch.device("cuda:1")  # a named GPU stays named
+    with pytest.raises(ValueError, match="device 'cuda:2': this machine has 2 CUDA device"):
+        dev.resolve_device("cuda:2")
 
 
 @pytest.mark.parametrize("cpu_bf16", [True, False])

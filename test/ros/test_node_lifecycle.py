@@ -159,7 +159,7 @@ def test_lifecycle_transitions_gate_the_outputs(ros_env, executor, tmp_path):
             assert not b.transition(Transition.TRANSITION_CONFIGURE)
             assert b.state() == State.PRIMARY_STATE_UNCONFIGURED
             log = bad.output()
-            assert log.count("configure failed: device: 'cuda': CUDA is not available") == 1, log
+            assert log.count("configure failed: device 'cuda': CUDA is not available") == 1, log
             assert "Traceback" not in log, log
     finally:
         rc = proc.stop()

@@ -303,7 +303,7 @@ def test_node_exits_with_a_clear_error_on_bad_parameters(ros_env, tmp_path):
          "unknown QoS override(s) qos_overrides./imag.subscription.reliability"),
     ]
     if not torch.cuda.is_available():
-        cases.append((["device:=cuda"], "depth_pose_node: error: device: 'cuda': CUDA is not available"))
+        cases.append((["device:=cuda"], "depth_pose_node: error: device 'cuda': CUDA is not available"))
     children = []
     for i, (params, _) in enumerate(cases):
         args = ["-m", "depth_pose_ros.ros.depth_pose_node", "--ros-args", "--params-file",

@@ -381,13 +381,15 @@ def test_make_estimator_checkpoint_shipped_model_and_untrained(tmp_path, monkeyp
 def test_unavailable_device_is_a_one_line_parameter_error():
     import torch
 
-    from depth_pose_ros.ros.node_params import check_device
+    from depth_pose_ros.nets.device import resolve_device  # the one device check, also the node's
 
-    check_device("cpu")
-    with pytest.raises(ValueError, match="device: 'tpu0' is not a torch device"):
-        check_device("tpu0")
+    resolve_device("cpu")
+    with pytest.raises(ValueError, match="device 'tpu0' is not a torch device"):
+        resolve_device("tpu0")
+    with pytest.raises(ValueError, match="device 'meta': only cpu, cuda"):
+        resolve_device("meta")
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="device: 'cuda': CUDA is not available on this machine"):
+        with pytest.raises(ValueError, match="device 'cuda': CUDA is not available on this machine"):
             make_estimator(parse_settings({"device": "cuda", "input.height": 64, "input.width": 192}))
 
 
