@@ -23,6 +23,7 @@ from typing import Any, Optional
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
+from depth_pose_ros.data.rosbag_io import camera_info_distortion
 from depth_pose_ros.geometry.distortion import Distortion, UnknownDistortionModel
 from depth_pose_ros.ros.convert import ConversionError, camera_info_to_K, image_msg_to_numpy, stamp_to_ns
 from depth_pose_ros.ros.diagnostics import NodeStats
@@ -88,7 +89,7 @@ class PairingMixin(ProblemLogMixin):
         """The camera_info's lens distortion (None: none). An unknown model is warned about once and the
         images are used as they are; invalid coefficients make the camera_info invalid."""
         try:
-            return Distortion.create(str(msg.distortion_model), list(msg.d))
+            return camera_info_distortion(msg)  # the one camera_info reading (bags and topics)
         except UnknownDistortionModel as exc:
             self._warn_once(f"distortion:{msg.distortion_model}", f"camera_info on "
                             f"{self.resolve_topic_name(self.settings.camera_info_topic)}: {exc}")
