@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterException
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
@@ -60,6 +59,7 @@ from depth_pose_ros.ros.node_params import (
 )
 from depth_pose_ros.ros.node_problems import LOG_THROTTLE_S, SkipFrame
 from depth_pose_ros.ros.node_runner import reuse_large_allocations, ros_session, spin_until_stopped
+from depth_pose_ros.ros.param_table import declare_parameters
 from depth_pose_ros.ros.qos import describe_qos, is_auto, qos_from_name
 
 __all__ = ["DEFAULT_CAMERA_FRAME", "FIRST_CAMERA_INFO_WAIT_S", "FRAME_SLOT_CAPACITY", "LARGE_FRAME_HINT",
@@ -97,10 +97,7 @@ class DepthPoseCore(CameraInputsMixin, PairingMixin, OutputsMixin):
             raise ValueError(f"unknown parameter(s) for {NODE_NAME}: {', '.join(unknown)}; see "
                              "config/default.yaml for the valid names")
         self._param_explicit = set(overrides.keys())
-        self._param_values = {}
-        for spec in PARAMETERS:
-            descriptor = ParameterDescriptor(description=spec.description, read_only=True, dynamic_typing=True)
-            self._param_values[spec.name] = self.declare_parameter(spec.name, spec.default, descriptor).value
+        self._param_values = declare_parameters(self, PARAMETERS, read_only=True, dynamic_typing=True)
 
     def _configure(self) -> None:
         """Parse the parameters, build the estimator (loads the model, warms it up) and the frame state.
