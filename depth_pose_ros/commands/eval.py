@@ -86,8 +86,8 @@ def _print_dict(d: dict) -> None:
 # eval pose
 # ----------------------------------------------------------------------------------------------
 def run_pose(args: argparse.Namespace) -> int:
+    from depth_pose_ros.data.trajectory_io import associate, read_trajectory
     from depth_pose_ros.eval.pose_metrics import pose_summary
-    from depth_pose_ros.eval.trajectory_io import associate, read_trajectory
 
     pred_stamps, pred = read_trajectory(args.pred, args.pred_format)
     gt_stamps, gt = read_trajectory(args.gt, args.gt_format)

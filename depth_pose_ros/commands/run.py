@@ -28,7 +28,7 @@ def write_run_outputs(run, out: Path, metrics: dict[str, Any], trajectory_format
     import cv2
     import numpy as np
 
-    from depth_pose_ros.eval.trajectory_io import write_kitti_poses, write_tum_trajectory
+    from depth_pose_ros.data.trajectory_io import write_kitti_poses, write_tum_trajectory
     from depth_pose_ros.pipeline.runner import summary_image, write_ply
 
     out.mkdir(parents=True, exist_ok=True)

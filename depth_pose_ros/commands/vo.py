@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from depth_pose_ros.data.source import open_source
-    from depth_pose_ros.eval.trajectory_io import write_kitti_poses, write_tum_trajectory
+    from depth_pose_ros.data.trajectory_io import write_kitti_poses, write_tum_trajectory
     from depth_pose_ros.geometry.two_view import TwoViewConfig
     from depth_pose_ros.pipeline.vo import VoConfig, learned_flow, run_vo
 

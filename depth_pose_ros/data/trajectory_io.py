@@ -2,7 +2,7 @@
 
 Data layer (``docs/architecture.md``, "Layers"): the KITTI odometry reader takes its ground-truth poses
 from here, and the evaluation, ``depth-pose run`` / ``vo`` and the benchmarks read and write
-trajectories with the same functions (re-exported by ``depth_pose_ros.eval.trajectory_io``).
+trajectories with the same functions (``depth_pose_ros.eval`` re-exports them in its package namespace).
 
 * KITTI odometry: one pose per line, 12 numbers = the top 3x4 of ``T_world_cam`` row-major
   (camera-to-world, frame 0 usually the identity), no timestamps.

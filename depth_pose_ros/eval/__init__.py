@@ -4,6 +4,14 @@ stereo (SGBM) pseudo ground-truth depth for real sequences without lidar.
 Imports no network code and no ROS. The per-frame pose errors come from ``geometry.pose_error``
 (one definition project-wide; it and ``geometry.se3_np`` import no torch).
 """
+from depth_pose_ros.data.trajectory_io import (
+    associate,
+    read_kitti_poses,
+    read_trajectory,
+    read_tum_trajectory,
+    write_kitti_poses,
+    write_tum_trajectory,
+)
 from depth_pose_ros.eval.align import Sim3, least_squares_scale, umeyama
 from depth_pose_ros.eval.depth_metrics import DepthMetricAccumulator, depth_metrics, garg_crop_mask
 from depth_pose_ros.eval.flow_metrics import (
@@ -24,14 +32,6 @@ from depth_pose_ros.eval.pose_metrics import (
     translation_direction_errors_deg,
 )
 from depth_pose_ros.eval.stereo_pseudo_gt import StereoPseudoGT, StereoPseudoGTConfig, stereo_pseudo_gt
-from depth_pose_ros.eval.trajectory_io import (
-    associate,
-    read_kitti_poses,
-    read_trajectory,
-    read_tum_trajectory,
-    write_kitti_poses,
-    write_tum_trajectory,
-)
 
 __all__ = [
     "DepthMetricAccumulator",

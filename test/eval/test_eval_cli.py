@@ -11,8 +11,8 @@ import pytest
 
 from depth_pose_ros.cli import main
 from depth_pose_ros.data.kitti_flow import read_kitti_flow_png
+from depth_pose_ros.data.trajectory_io import read_kitti_poses, write_kitti_poses, write_tum_trajectory
 from depth_pose_ros.eval.align import Sim3
-from depth_pose_ros.eval.trajectory_io import read_kitti_poses, write_kitti_poses, write_tum_trajectory
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from depth_pose_ros.data.trajectory_io import read_kitti_poses
 from depth_pose_ros.eval.align import Sim3
 from depth_pose_ros.eval.pose_metrics import (
     ate_gt_scale,
@@ -20,7 +21,6 @@ from depth_pose_ros.eval.pose_metrics import (
     rpe,
     translation_direction_errors_deg,
 )
-from depth_pose_ros.eval.trajectory_io import read_kitti_poses
 
 
 def _rot(axis: str, deg: float) -> np.ndarray:

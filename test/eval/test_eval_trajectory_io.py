@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from depth_pose_ros.eval.trajectory_io import (
+from depth_pose_ros.data.trajectory_io import (
     associate,
     read_kitti_poses,
     read_trajectory,
