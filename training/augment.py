@@ -19,8 +19,9 @@ whatever the number of loader workers, and a resumed run sees exactly the sample
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import numpy as np
 import torch
@@ -82,14 +83,23 @@ class TrainBatch:
     skipped: tuple[tuple[str, int, str], ...] = ()  # unreadable frames the loader skipped for this batch
 
     def to(self, device: Any) -> TrainBatch:
-        moved = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
-                 for k, v in self.__dict__.items()}
+        moved: dict[str, Any] = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
+                                 for k, v in self.__dict__.items()}
         return TrainBatch(**moved)
 
     def pin_memory(self) -> TrainBatch:
         """Page-locked copies (DataLoader ``pin_memory=True`` calls this) for faster host-to-GPU copies."""
-        return TrainBatch(**{k: (v.pin_memory() if isinstance(v, torch.Tensor) else v)
-                             for k, v in self.__dict__.items()})
+        pinned: dict[str, Any] = {k: (v.pin_memory() if isinstance(v, torch.Tensor) else v)
+                                  for k, v in self.__dict__.items()}
+        return TrainBatch(**pinned)
+
+    @property
+    def teacher_flows(self) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """``(teacher_flow_fw, teacher_flow_bw)``, or None without teacher flows (a sample has both or neither)."""
+        if self.teacher_flow_fw is None:
+            return None
+        assert self.teacher_flow_bw is not None, "teacher_flow_fw without teacher_flow_bw"
+        return self.teacher_flow_fw, self.teacher_flow_bw
 
     @property
     def batch_size(self) -> int:
@@ -324,6 +334,14 @@ def collate_samples(samples: list[Clip]) -> TrainBatch:
     )
 
 
+class ClipSource(Protocol):
+    """What :class:`AugmentedClips` reads from a dataset (e.g. a ``ClipDataset``): its length and its clips."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> Clip: ...
+
+
 class AugmentedClips(Dataset):
     """Clips of one or more ``ClipDataset`` turned into training samples (:func:`make_sample`).
 
@@ -331,10 +349,10 @@ class AugmentedClips(Dataset):
     augmentation of a sample depends only on (seed, epoch, index); a plain int means epoch 0.
     """
 
-    def __init__(self, datasets: list[Dataset], out_hw: tuple[int, int], channels: int, cfg: AugmentConfig,
+    def __init__(self, datasets: Sequence[ClipSource], out_hw: tuple[int, int], channels: int, cfg: AugmentConfig,
                  seed: int = 0, train: bool = True, extra_sizes: tuple[tuple[int, int], ...] = ()) -> None:
         self.datasets = list(datasets)
-        self.offsets = np.cumsum([0] + [len(d) for d in self.datasets])
+        self.offsets: np.ndarray = np.cumsum(np.asarray([0] + [len(d) for d in self.datasets]))
         self.out_hw = (int(out_hw[0]), int(out_hw[1]))
         # index 0 is out_hw; a key's third element picks the size (the sampler keeps it fixed per batch)
         self.sizes = [self.out_hw] + [(int(h), int(w)) for h, w in extra_sizes]

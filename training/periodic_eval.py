@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from depth_pose_ros.data.clips import frames_to_clip
+from depth_pose_ros.data.frame import Frame
 from depth_pose_ros.data.source import FrameReadError, open_source
 from depth_pose_ros.eval.depth_metrics import depth_metrics
 from depth_pose_ros.eval.flow_metrics import flow_metrics
@@ -62,7 +63,8 @@ def load_heldout(source: SourceConfig, height: int, width: int, channels: int, m
     src = open_source(source.spec, **source.options)
     if min(len(src), int(max_frames)) < 2:
         raise ValueError(f"eval.source {source.spec}: needs at least 2 frames, has {len(src)}")
-    frames, positions = [], []
+    frames: list[Frame] = []
+    positions: list[int] = []
     for i in range(len(src)):
         if len(frames) == int(max_frames):
             break
@@ -125,6 +127,7 @@ def evaluate(model: DepthFlowNet, data: HeldOut, two_view: Optional[TwoViewConfi
                     rot_id.append(float(rotation_error_deg(np.eye(3), T_gt[:3, :3])))
                 if model.flow_decoder is not None:
                     out = model.predict_flow(prev_feats, feats, both_directions=True)
+                    assert out.backward is not None  # both_directions=True
                     fw, bw = _flow_np(out.forward[0]), _flow_np(out.backward[0])
                     if data.gt_flow is not None:
                         gt_f = data.gt_flow[i - 1].permute(1, 2, 0).numpy()
@@ -140,6 +143,7 @@ def evaluate(model: DepthFlowNet, data: HeldOut, two_view: Optional[TwoViewConfi
                         if np.linalg.norm(tv.t) > 0:
                             tdir.append(float(translation_direction_error_deg(tv.t, T_gt[:3, 3])))
                 if model.pose_net is not None and T_gt is not None:
+                    assert prev_image is not None  # set with prev_feats
                     T_prev_cur = model.predict_pose(prev_image, x).T_prev_cur[0].double().cpu().numpy()
                     pn_rot.append(float(rotation_error_deg(invert_np(T_prev_cur)[:3, :3], T_gt[:3, :3])))
             prev_feats, prev_depth, prev_image = feats, depth, x

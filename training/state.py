@@ -67,7 +67,8 @@ class TrainerState:
 def capture_rng() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """(JSON-able python/numpy RNG states, torch generator states as tensors)."""
     py = random.getstate()
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)  # the default: (name, keys, pos, has_gauss, cached_gaussian)
+    assert isinstance(np_state, tuple)  # the global RandomState is MT19937, whose legacy state is the tuple
     js = {
         "python": [py[0], list(py[1]), py[2]],
         "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
