@@ -18,6 +18,11 @@ are mixed with a few synthetic worlds whose exact depth keeps the model from for
 (``--run-dir``, default ``runs/finetune_NAME``) holds checkpoints and the config used; running the same
 command again resumes it (a larger budget continues the training).
 
+The model written is the weight-space average ``(1 - B) x start + B x fine-tuned`` with ``--blend B``
+(default 0.5, WiSE-FT): a fine-tune on one place improves that place and forgets others (measured in
+docs/bench_training.md); the average keeps most of the first and gives back most of the second.
+``--blend 1`` writes the fine-tuned weights as they are (they stay in the run folder either way).
+
 Then, on the held-out tail of each recording, the starting model and the fine-tuned one are compared with
 label-free measures (``depth_pose_ros/eval/label_free.py``): photometric error of the next frame warped with
 the network depth and the two-view motion, AbsRel of the depth at the triangulated points, EPE of the network
@@ -39,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 CHECKS_SCRIPT = Path("benchmarks") / "evaluate_model.py"
+#: Default ``--blend``: the WiSE-FT paper's middle point, fixed before any of this project's measurements.
+DEFAULT_BLEND = 0.5
 
 
 def _source_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -127,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
     from depth_pose_ros.data.source import open_source
     from depth_pose_ros.eval.label_free import label_free_report
     from depth_pose_ros.eval.model_card import dumps
+    from depth_pose_ros.nets.checkpoint import interpolate_models
     from depth_pose_ros.nets.zoo import resolve_checkpoint
     from depth_pose_ros.pipeline.estimator import aspect_input_size
     from depth_pose_ros.pipeline.factory import build_estimator, estimator_config
@@ -135,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
     from training.train import NonFiniteLossError, train
 
     t_start = time.time()
+    if not 0.0 <= args.blend <= 1.0:
+        raise ValueError(f"--blend must be in [0, 1], got {args.blend}")
     out = Path(args.out)
     name = out.name
     if not name:
@@ -177,7 +187,11 @@ def run(args: argparse.Namespace) -> int:
 
     # ---- the model folder
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(run_dir / "model.safetensors", out / "model.safetensors")
+    if args.blend < 1.0:  # the weight-space average of start and fine-tune (nets.checkpoint.interpolate_models)
+        interpolate_models(from_ckpt, run_dir / "model.safetensors", args.blend, out / "model.safetensors",
+                           extra={"finetune_blend": args.blend, "finetune_run": str(run_dir)})
+    else:
+        shutil.copy2(run_dir / "model.safetensors", out / "model.safetensors")
     (out / "config.yaml").write_text(cfg.to_yaml())
     if (from_dir / "estimator.yaml").is_file():
         shutil.copy2(from_dir / "estimator.yaml", out / "estimator.yaml")
@@ -201,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         "nan_skipped": summary.nan_skipped, "resumed_from": str(summary.resumed_from or ""),
         "run_dir": str(run_dir), "repeat": repeat, "wall_minutes": (time.time() - t_start) / 60.0,
         "synthetic_worlds": [c.spec for c in cfg.data.train if c.spec.startswith("synthetic")],
-        "max_minutes": cfg.max_minutes, "max_steps": cfg.steps,
+        "max_minutes": cfg.max_minutes, "max_steps": cfg.steps, "blend": args.blend,
         "command": _command_line(args),
     }
 
@@ -241,6 +255,8 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += ["--holdout", f"{args.holdout:g}"]
     if args.synthetic != 4:
         parts += ["--synthetic", str(args.synthetic)]
+    if args.blend != DEFAULT_BLEND:
+        parts += ["--blend", f"{args.blend:g}"]
     if args.teacher_cache:
         parts += ["--teacher-cache", str(args.teacher_cache)]
     if not args.checks:
@@ -273,6 +289,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="fraction of each recording's frames, at its end, held out for the report (default 0.2)")
     p.add_argument("--run-dir", default=None, help="training run folder (default runs/finetune_NAME); resumed "
                                                    "when it holds checkpoints")
+    p.add_argument("--blend", type=float, default=DEFAULT_BLEND,
+                   help=f"the model written is (1 - B) x the starting weights + B x the fine-tuned ones (default "
+                        f"{DEFAULT_BLEND:g}: keeps most of the gain on your recording and gives back most of what a "
+                        "fine-tune on one place forgets elsewhere; 1: the fine-tuned weights as they are)")
     p.add_argument("--synthetic", type=int, default=4,
                    help="synthetic worlds with exact depth mixed in (0-6, default 4: streets, dense traffic, a room)")
     p.add_argument("--teacher-cache", default=None,

@@ -80,6 +80,27 @@ def save_model(path: str | Path, model: DepthFlowNet, extra: Optional[dict[str, 
     save_tensors(path, model.state_dict(), meta)
 
 
+def interpolate_models(start: str | Path, end: str | Path, alpha: float, out: str | Path,
+                       extra: Optional[dict[str, Any]] = None) -> None:
+    """Write ``(1 - alpha) * start + alpha * end`` (every floating-point weight and BatchNorm statistic;
+    integer buffers from ``end``) to ``out``.
+
+    Why: averaging a fine-tuned network with the one it started from (a weight-space ensemble, WiSE-FT,
+    Wortsman et al. 2022) keeps much of what the fine-tune learned on its data while giving back much of
+    what it forgot elsewhere; the two share one architecture and one starting point, which is what makes
+    the average meaningful. Raises CheckpointError when the two architectures differ.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    model_a, _ = load_model(start)
+    model_b, extra_b = load_model(end, expected=model_a.cfg)
+    a, b = model_a.state_dict(), model_b.state_dict()
+    mixed = {k: ((1.0 - alpha) * a[k].double() + alpha * b[k].double()).to(a[k].dtype)
+             if a[k].is_floating_point() else b[k] for k in a}
+    model_b.load_state_dict(mixed)
+    save_model(out, model_b, {**extra_b, **(extra or {})})
+
+
 def load_model(path: str | Path, map_location: str = "cpu",
                expected: Optional[NetConfig] = None) -> tuple[DepthFlowNet, dict[str, Any]]:
     """Rebuild the network stored in ``path``; returns ``(model, extra)``.

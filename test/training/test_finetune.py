@@ -5,6 +5,7 @@ import json
 import math
 
 import pytest
+import torch
 from tiny_configs import tiny_config
 
 from depth_pose_ros.cli import main
@@ -37,7 +38,7 @@ def test_split_holds_out_the_tail_and_finetune_config_mixes_synthetic_worlds(tin
     assert (real.spec, real.options, real.width) == ("data:indoor_handheld", {"frames": "10:26"}, 384)
     assert [c.spec for c in synth] == [w.format(h=64, w=96) for w in SYNTHETIC_WORLDS[:2]]
     assert real.repeat == 10  # 600 synthetic frames vs 16 recorded ones: as many as allowed
-    assert cfg.data.extra_sizes == [[96, 160]] and cfg.data.teacher.scale > 0
+    assert cfg.data.extra_sizes == [[96, 160]] and cfg.data.teacher.size_factor > 0
     assert cfg.losses.depth_supervised.weight == 1.0 and cfg.losses.depth_supervised.variance_focus == 0.85
     assert cfg.losses.rigid_flow_consistency.weight == 0 and cfg.losses.depth_teacher.weight > 0
     assert cfg.init_from.endswith("model.safetensors") and cfg.max_minutes == 5 and cfg.steps > 10**6
@@ -87,7 +88,22 @@ def test_finetune_writes_a_complete_model_folder_with_a_before_after_report_and_
     estimator, _ = build_estimator(str(out))
     assert estimator.network_size == (64, 96)
 
-    # the same command with a larger budget continues the run
-    assert main(args + ["--steps", "3"]) == 0
+    # the model written is the default weight-space average of the start and the fine-tuned weights
+    from safetensors.torch import load_file
+
+    start, tuned, written = (load_file(p) for p in (tiny_model / "model.safetensors", run_dir / "model.safetensors",
+                                                     out / "model.safetensors"))
+    moved = [k for k in start if start[k].is_floating_point() and not torch.equal(start[k], tuned[k])]
+    assert moved and report["training"]["blend"] == 0.5
+    for k in start:
+        expected = (0.5 * start[k].double() + 0.5 * tuned[k].double()).to(start[k].dtype) \
+            if start[k].is_floating_point() else tuned[k]
+        assert torch.equal(written[k], expected), k
+
+    # the same command with a larger budget continues the run; --blend 1 writes the fine-tuned weights
+    assert main(args + ["--steps", "3", "--blend", "1"]) == 0
     report = json.loads((out / "finetune_report.json").read_text())
     assert report["training"]["steps"] == 3 and report["training"]["resumed_from"]
+    tuned, written = load_file(run_dir / "model.safetensors"), load_file(out / "model.safetensors")
+    assert all(torch.equal(written[k], tuned[k]) for k in tuned)
+    assert main(args + ["--steps", "3", "--blend", "1.5"]) == 1  # a clear error (ValueError), nothing trained
