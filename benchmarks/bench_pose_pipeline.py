@@ -36,7 +36,7 @@ def run_estimator(frames, checkpoint, sets):
         r = est.step(fr.image, fr.K, fr.stamp, fr.stereo_image, fr.stereo_baseline, distortion=fr.distortion)
         ms.append((time.perf_counter() - t0) * 1e3)
         poses.append(r.T_world_cam)
-        sources[r.scale_source or "first"] = sources.get(r.scale_source or "first", 0) + 1
+        sources[r.step_length_source or "first"] = sources.get(r.step_length_source or "first", 0) + 1
     return np.stack(poses), float(np.mean(ms[1:])), sources
 
 
@@ -85,7 +85,7 @@ def main() -> int:
         vo_ms, est_ms = min(vo_times), min(est_times)
         print(row("KITTI 06 0-50, `depth-pose vo` (DIS full res, GT step length)", vo.T_world_cam, gt, vo_ms))
         print(row("KITTI 06 0-50, Estimator defaults (no GT)", poses, gt, est_ms,
-                  f"{est_ms / vo_ms:.2f}x vo time; scale sources {src}"))
+                  f"{est_ms / vo_ms:.2f}x vo time; step length sources {src}"))
         poses, ms, src = run_estimator(frames, ck, args.set + ["scale.source=camera_height"])
         print(row("KITTI 06 0-50, Estimator, scale.source=camera_height (1.65 m)", poses, gt, ms, "metric"))
     for seed in (1000, 1001, 1002) if args.only in (None, "synthetic") else ():
@@ -94,7 +94,7 @@ def main() -> int:
         vo = run_vo(frames, VoConfig(flow="dis", scale="gt"))
         poses, ms, src = run_estimator(frames, ck, args.set)
         print(row(f"synthetic seed {seed}, `vo` (DIS, GT step length)", vo.T_world_cam, gt, float(vo.ms_per_frame)))
-        print(row(f"synthetic seed {seed}, Estimator defaults", poses, gt, ms, f"scale sources {src}"))
+        print(row(f"synthetic seed {seed}, Estimator defaults", poses, gt, ms, f"step length sources {src}"))
         poses, ms, _ = run_estimator(frames, ck, args.set + ["scale.source=camera_height"])
         print(row(f"synthetic seed {seed}, Estimator camera_height", poses, gt, ms, "camera 1.65 m (synthetic)"))
     tum = data_root() / "tum_fr1_xyz_pairs"

@@ -28,7 +28,7 @@ TINY_OVERRIDES = [
     "losses.occlusion_warmup_steps=0",
     "steps=2",
     "max_minutes=0",
-    "data.teacher.cache_dir=''",  # a teacher (data.teacher.scale > 0) of the tiny clips is not cached
+    "data.teacher.cache_dir=''",  # a teacher (data.teacher.size_factor > 0) of the tiny clips is not cached
     "init_from=''",  # fine-tune configs start from a run's output; the tiny net could not load it anyway
 ]
 

@@ -57,10 +57,10 @@ class SourceConfig:
 @dataclass
 class TeacherConfig:
     """The geometry teacher of ``losses.depth_teacher`` (training.geometry_teacher): two-view triangulation on
-    DIS flow of each source at ``scale`` x its size (rendered sources are rendered larger; recorded frames
+    DIS flow of each source at ``size_factor`` x its size (rendered sources are rendered larger; recorded frames
     are read at their own size), cached in ``cache_dir``. 0 = no teacher."""
 
-    scale: float = 0.0
+    size_factor: float = 0.0  # the teacher's image size / the training source's size (0: no teacher)
     cache_dir: str = "runs/teacher_cache"  # relative: to the repository; "": no disk cache
     # keep each pair's DIS flows too (losses.flow_distillation.source: teacher); 8 bytes per pixel and frame
     # at the training source's size, so off unless a config uses them
@@ -158,7 +158,7 @@ class FlowDistillationConfig:
     """Distil classical DIS flow into the network flow on the pixels where DIS passes its own forward-backward
     check (confidence-weighted; still label-free). Geometry-as-teacher of issue 13: the photometric /
     occlusion terms handle where DIS fails. ``source``: "dis" runs DIS on the training images each step;
-    "teacher" takes the geometry teacher's flows (DIS at ``data.teacher.scale`` x the source size, shrunk;
+    "teacher" takes the geometry teacher's flows (DIS at ``data.teacher.size_factor`` x the source size, shrunk;
     needs ``data.teacher.flow: true``), far more accurate than DIS on small training images."""
 
     weight: float = 0.0
@@ -192,7 +192,7 @@ class DepthSupervisedConfig:
 
 @dataclass
 class DepthTeacherConfig:
-    """Depth vs the geometry teacher's triangulated points (``data.teacher.scale`` > 0 computes them):
+    """Depth vs the geometry teacher's triangulated points (``data.teacher.size_factor`` > 0 computes them):
     scale-invariant log loss, the teacher's scale being unknown per frame (training.geometry_teacher)."""
 
     weight: float = 0.0
@@ -456,12 +456,12 @@ class TrainConfig:
         if self.losses.flow_smoothness.order not in (1, 2):
             raise ConfigError(f"losses.flow_smoothness.order must be 1 or 2, got {self.losses.flow_smoothness.order}")
         if self.losses.flow_distillation.weight > 0 and self.losses.flow_distillation.source == "teacher" \
-                and not (d.teacher.scale > 0 and d.teacher.flow):
+                and not (d.teacher.size_factor > 0 and d.teacher.flow):
             raise ConfigError("losses.flow_distillation.source: teacher needs the geometry teacher's flows "
-                              "(data.teacher.scale > 0 and data.teacher.flow: true)")
+                              "(data.teacher.size_factor > 0 and data.teacher.flow: true)")
         if self.two_view_flow == "teacher":
-            if d.teacher.scale <= 0:
-                raise ConfigError("two_view_flow: teacher needs the geometry teacher (data.teacher.scale > 0)")
+            if d.teacher.size_factor <= 0:
+                raise ConfigError("two_view_flow: teacher needs the geometry teacher (data.teacher.size_factor > 0)")
             if self.losses.rigid_flow_consistency.weight > 0 and self.losses.rigid_flow_consistency.mask == "two_view":
                 raise ConfigError("two_view_flow: teacher runs no two-view fit per step: set "
                                   "losses.rigid_flow_consistency.mask to fb, range, learned or none")

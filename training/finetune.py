@@ -159,8 +159,8 @@ def finetune_config(base: TrainConfig, sources: list[SplitSource], init_from: st
     # the recordings weigh about as much as the synthetic worlds in every shuffled epoch (without copies)
     repeat = int(np.clip(round(synth_frames / max(train_frames, 1)), 1, MAX_REPEAT)) if synth else 1
     d.train = [s.source_config(width, repeat) for s in sources] + synth
-    if d.teacher.scale <= 0:
-        d.teacher.scale = 3.0
+    if d.teacher.size_factor <= 0:
+        d.teacher.size_factor = 3.0
     if teacher_cache is not None:
         d.teacher.cache_dir = str(teacher_cache)
     sizes = [list(map(int, hw)) for hw in list(d.extra_sizes) + list(extra_sizes)]

@@ -3,8 +3,9 @@
 Why: the two-view module on classical DIS flow triangulates accurate relative depth when it sees the
 images at a useful resolution, and poor depth at the network's small training size (measured in
 docs/bench_training.md). The teacher runs the module once per consecutive frame pair on the source rendered
-or read at ``scale`` x the training source's size, keeps the triangulated inliers of the first frame of
-each pair, and stores them as a sparse depth map at the training source's size (0 = no point). Depth from
+or read at ``size_factor`` x the training source's size (``data.teacher.size_factor``), keeps the triangulated
+inliers of the first frame of each pair, and stores them as a sparse depth map at the training source's size
+(0 = no point). Depth from
 one pair is known only up to that pair's unknown scale, so the loss that uses it (``depth_teacher``,
 :func:`depth_pose_ros.losses.geometric.scale_invariant_log_loss`) compares log-depth *shapes* only.
 
@@ -21,8 +22,8 @@ the node (:func:`depth_pose_ros.data.frame.undistort_frame`; K unchanged), so th
 flows live on the undistorted images the network is trained on.
 
 No labels are used: only the images. The maps are computed once per source and cached on disk
-(``cache_dir``, keyed by the source spec, its options, the scale and the two-view settings), so both runs of a
-side-by-side comparison and every resume share one computation.
+(``cache_dir``, keyed by the source spec, its options, the size factor and the two-view settings), so both runs
+of a side-by-side comparison and every resume share one computation.
 """
 from __future__ import annotations
 
@@ -45,11 +46,11 @@ from depth_pose_ros.geometry.two_view import TwoViewConfig, TwoViewStatus, estim
 CACHE_VERSION = 4
 
 
-def teacher_spec(spec: str, scale: float) -> str:
-    """The source spec at ``scale`` x its size: ``height=`` / ``width=`` options multiplied (rendered sources
+def teacher_spec(spec: str, size_factor: float) -> str:
+    """The source spec at ``size_factor`` x its size: ``height=`` / ``width=`` options multiplied (rendered sources
     such as ``synthetic:``); a spec without them (recorded frames at their native size) is returned as is."""
     def times(match: re.Match) -> str:
-        return f"{match.group(1)}={int(round(int(match.group(2)) * scale))}"
+        return f"{match.group(1)}={int(round(int(match.group(2)) * size_factor))}"
 
     return re.sub(r"\b(height|width)=(\d+)", times, spec)
 
@@ -185,11 +186,12 @@ class TeacherDepth:
         return out.reshape(self.hw)
 
     @classmethod
-    def build(cls, spec: str, options: dict, scale: float, out_hw: tuple[int, int], config: TwoViewConfig,
+    def build(cls, spec: str, options: dict, size_factor: float, out_hw: tuple[int, int], config: TwoViewConfig,
               cache_dir: Optional[Path] = None, log: Any = print, with_flow: bool = False) -> TeacherDepth:
         """The teacher of source ``spec`` (+ ``options``) whose frames are ``out_hw``, from the same source at
-        ``scale`` x size (keeping the pairs' flows ``with_flow``); read from ``cache_dir`` when computed before."""
-        hi_spec = teacher_spec(spec, scale)
+        ``size_factor`` x size (keeping the pairs' flows ``with_flow``); read from ``cache_dir`` when computed
+        before."""
+        hi_spec = teacher_spec(spec, size_factor)
         key = json.dumps({"v": CACHE_VERSION, "spec": hi_spec, "options": options, "hw": list(out_hw),
                           "two_view": asdict(config), "flow": bool(with_flow)}, sort_keys=True, default=str)
         path = None

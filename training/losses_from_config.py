@@ -292,12 +292,13 @@ def term_depth_triangulation(ctx: LossContext, cfg: LossesConfig) -> torch.Tenso
         scale = depth.new_ones(b)
         for i, r in enumerate(v.two_view):
             m = len(r.points)
-            if m == 0 or r.scale is None or not (r.scale > 0) or v.pose_ok is None or v.pose_ok[i] <= 0:
+            if m == 0 or r.baseline_in_depth_units is None or not (r.baseline_in_depth_units > 0) \
+                    or v.pose_ok is None or v.pose_ok[i] <= 0:
                 continue
             pixels[i, :m] = torch.as_tensor(r.points_pixels, dtype=depth.dtype)
             tri[i, :m] = torch.as_tensor(r.points[:, 2], dtype=depth.dtype)
             valid[i, :m] = 1.0
-            scale[i] = float(r.scale)
+            scale[i] = float(r.baseline_in_depth_units)
         values.append(depth_triangulation_loss(depth, pixels, tri, scale=scale, valid=valid,
                                                kind=cfg.depth_triangulation.kind))
     return _mean(values, ctx.images)
@@ -306,7 +307,7 @@ def term_depth_triangulation(ctx: LossContext, cfg: LossesConfig) -> torch.Tenso
 def term_depth_teacher(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
     """Target depths vs the geometry teacher's sparse triangulated depth (scale-invariant log)."""
     if ctx.teacher_depth is None:
-        raise ValueError("losses.depth_teacher needs the geometry teacher: set data.teacher.scale > 0")
+        raise ValueError("losses.depth_teacher needs the geometry teacher: set data.teacher.size_factor > 0")
     values = []
     for t in ctx.targets():
         teacher = ctx.teacher_depth[:, t]
@@ -547,7 +548,7 @@ class LossAssembler:
                 if need_pose and self.pose_source == "geometry" and self.two_view_flow == "teacher":
                     if teacher_poses is None or teacher_depth is None:
                         raise ValueError("two_view_flow: teacher needs the geometry teacher's poses: set "
-                                         "data.teacher.scale > 0")
+                                         "data.teacher.size_factor > 0")
                     v.T_s_t, v.pose_ok = teacher_T_s_t(teacher_poses, teacher_depth, [d[0] for d in out.depths], t, s)
                 if need_pose and self.pose_source == "posenet":
                     v.T_s_t = posenet_T_s_t(out, t, s)

@@ -189,12 +189,12 @@ def build_dataset(cfg: TrainConfig, channels: int, cache: bool = True) -> Augmen
         if cache and (src_cfg.spec.startswith("synthetic") or src_cfg.width > 0):
             source = CachedSource(source, keep_depth=keep_depth, width=src_cfg.width)
         teacher = None
-        if d.teacher.scale > 0:
+        if d.teacher.size_factor > 0:
             out_hw = tuple(np.asarray(source[0].image).shape[:2])
             cache_dir = Path(d.teacher.cache_dir) if d.teacher.cache_dir else None
             if cache_dir is not None and not cache_dir.is_absolute():
                 cache_dir = REPO_ROOT / cache_dir
-            teacher = TeacherDepth.build(src_cfg.spec, opts, d.teacher.scale, out_hw, TwoViewConfig(),
+            teacher = TeacherDepth.build(src_cfg.spec, opts, d.teacher.size_factor, out_hw, TwoViewConfig(),
                                          cache_dir=cache_dir, log=lambda line: print(line, flush=True),
                                          with_flow=d.teacher.flow)
         ds = ClipDataset(source, clip_len=d.clip_len, stride=d.stride, with_stereo=d.stereo,

@@ -19,8 +19,8 @@ classical two-view geometry, which generalises to any scene the flow works on:
    odometry repeats its last step, ``pipeline.odometry_policy``) is the caller's decision.
 
 Pose convention: ``T_2_1`` maps frame-1 camera points into frame 2 (``X_2 = R X_1 + t``). ``t`` is
-unit-norm (or zero when the motion is unknown); ``scale`` (when depth is given) is the translation
-length in the depth map's units. The result never holds NaN.
+unit-norm (or zero when the motion is unknown); ``baseline_in_depth_units`` (when depth is given) is the
+translation length in the depth map's units. The result never holds NaN.
 """
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ class TwoViewResult:
     confidence: float  # in [0, 1]; 0 for failed pairs and first frames
     num_inliers: int
     mean_flow: float  # mean flow magnitude (px) over the valid pixels
-    scale: Optional[float] = None  # translation length in the units of depth1 (None: no depth)
-    scale_inlier_ratio: Optional[float] = None
+    baseline_in_depth_units: Optional[float] = None  # translation length in the units of depth1 (None: no depth)
+    baseline_inlier_ratio: Optional[float] = None  # share of the points the depth alignment of that length kept
     pixels1: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # Nx2 sampled pixels, image 1
     pixels2: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # Nx2 their matches, image 2
     inliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # N: inlier of the final pose
@@ -97,9 +97,10 @@ class TwoViewResult:
         """4x4 ``T_2_1`` with the unit (unscaled) translation."""
         return make_pose_np(self.R, self.t)
 
-    def scaled_T_2_1(self, scale: Optional[float] = None) -> np.ndarray:
-        """4x4 ``T_2_1`` with the translation multiplied by ``scale`` (default: ``self.scale`` or 1)."""
-        s = scale if scale is not None else (self.scale if self.scale is not None else 1.0)
+    def T_2_1_with_length(self, length: Optional[float] = None) -> np.ndarray:
+        """4x4 ``T_2_1`` with a translation of ``length`` (default: ``self.baseline_in_depth_units`` or 1)."""
+        s = length if length is not None else (
+            self.baseline_in_depth_units if self.baseline_in_depth_units is not None else 1.0)
         return make_pose_np(self.R, self.t * s)
 
     @classmethod
@@ -381,8 +382,8 @@ class TwoViewEstimator:
             K: 3x3 intrinsics of both frames.
             flow_bw: optional HxWx2 flow frame 2 -> frame 1 (enables fb scoring / occlusion).
             mask: optional HxW bool, False for pixels to ignore (e.g. known moving objects, sky).
-            depth1: optional HxW depth of frame 1 (0 / non-finite = unknown); gives ``scale`` and
-                enables the PnP fallback.
+            depth1: optional HxW depth of frame 1 (0 / non-finite = unknown); gives
+                ``baseline_in_depth_units`` and enables the PnP fallback.
         """
         cfg = self.config
         flow_fw = _check_flow_np(flow_fw, "flow_fw")
@@ -439,7 +440,7 @@ class TwoViewEstimator:
             align = align_depth_to_points(depth1, result.points_pixels, result.points[:, 2],
                                           inlier_rel=cfg.scale_inlier_rel)
             if align is not None and math.isfinite(align.scale):
-                result.scale, result.scale_inlier_ratio = align.scale, align.inlier_ratio
+                result.baseline_in_depth_units, result.baseline_inlier_ratio = align.scale, align.inlier_ratio
         return result
 
     def _ranked_restarts(self, first: tuple, pool: np.ndarray, flow: np.ndarray, K: np.ndarray,
@@ -574,8 +575,8 @@ class TwoViewEstimator:
         inliers[np.flatnonzero(ok)[inl]] = True
         confidence = float(np.clip(0.5 * len(inl) / len(p1), 0.0, 1.0))
         return TwoViewResult(R=R, t=_unit(t_full), status=TwoViewStatus.PNP_FALLBACK, confidence=confidence,
-                             num_inliers=int(len(inl)), mean_flow=0.0, scale=length, pixels1=p1, pixels2=p2,
-                             inliers=inliers), ""
+                             num_inliers=int(len(inl)), mean_flow=0.0, baseline_in_depth_units=length,
+                             pixels1=p1, pixels2=p2, inliers=inliers), ""
 
 
 def estimate_two_view(flow_fw: np.ndarray, K: np.ndarray, flow_bw: Optional[np.ndarray] = None,

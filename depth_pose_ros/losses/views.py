@@ -67,7 +67,7 @@ def teacher_pair_flows(teacher_flows: Optional[tuple[torch.Tensor, torch.Tensor]
     pair flows ``(forward, backward)``, each Bx(T-1)x2xHxW (pair i: frames i, i+1)."""
     if teacher_flows is None:
         raise ValueError("losses.flow_distillation.source: teacher needs the geometry teacher's flows: set "
-                         "data.teacher.scale > 0 and data.teacher.flow: true")
+                         "data.teacher.size_factor > 0 and data.teacher.flow: true")
     fw, bw = teacher_flows
     i, forward = clip_pair(t, s)
     return (fw[:, i], bw[:, i]) if forward else (bw[:, i], fw[:, i])
@@ -103,12 +103,12 @@ def geometry_poses(flow_t_s: torch.Tensor, flow_s_t: Optional[torch.Tensor], dep
         flow_t_s: Bx2xHxW flow from the target t into the source s (on t's grid), detached here.
         flow_s_t: optional Bx2xHxW reverse flow (fb scores / occlusion of the correspondences).
         depth_t: Bx1xHxW target depth: the translation length comes from aligning it to the
-            triangulated inliers (``TwoViewResult.scale``), so depth and pose share units.
+            triangulated inliers (``TwoViewResult.baseline_in_depth_units``), so depth and pose share units.
         K: Bx3x3 (or 3x3) intrinsics.
         config: two-view settings (cheap ones: this runs inside a loss).
 
-    Returns ``T_s_t = [R | t * scale]`` where the two-view module returns ``T_2_1`` with frame 1 = t,
-    frame 2 = s (so ``T_2_1`` *is* ``T_s_t``). Items without a usable pose get the identity and
+    Returns ``T_s_t = [R | t * baseline_in_depth_units]`` where the two-view module returns ``T_2_1`` with
+    frame 1 = t, frame 2 = s (so ``T_2_1`` *is* ``T_s_t``). Items without a usable pose get the identity and
     ``ok = 0``; callers mask them out of the pose-dependent losses. Runs in numpy/OpenCV per item.
     """
     b = flow_t_s.shape[0]
@@ -126,9 +126,10 @@ def geometry_poses(flow_t_s: torch.Tensor, flow_s_t: Optional[torch.Tensor], dep
         else:
             tv = estimate_two_view(fw, k, flow_bw=bw, depth1=d, config=config)
         results.append(tv)
-        if tv.status in USABLE_STATUSES and tv.scale is not None and np.isfinite(tv.scale) and tv.scale > 0:
+        length = tv.baseline_in_depth_units
+        if tv.status in USABLE_STATUSES and length is not None and np.isfinite(length) and length > 0:
             T[i, :3, :3] = torch.from_numpy(np.asarray(tv.R, dtype=np.float64))
-            T[i, :3, 3] = torch.from_numpy(np.asarray(tv.t, dtype=np.float64) * float(tv.scale))
+            T[i, :3, 3] = torch.from_numpy(np.asarray(tv.t, dtype=np.float64) * float(length))
             ok[i] = 1.0
     return GeometryPoses(T.to(device=depth_t.device, dtype=torch.float32), ok.to(depth_t.device), results)
 

@@ -58,13 +58,13 @@ class PoseConfig:
     """Resolution of the two-view geometry and how consecutive steps get their translation length.
 
     The geometry runs on its own image size, independent of the network's: the flow (DIS, or the
-    network's flow upsampled with its values scaled) is computed at ``scale`` x the camera image,
+    network's flow upsampled with its values scaled) is computed at ``image_fraction`` x the camera image,
     kept between ``min_width`` (never above the camera's width) and ``max_width`` pixels wide, with K
     scaled to match. A 64x192 network therefore no longer
     limits the pose accuracy (measured curve in ``docs/benchmarks.md``).
     """
 
-    scale: float = 0.75  # geometry image size as a fraction of the input image
+    image_fraction: float = 0.75  # geometry image size as a fraction of the input (camera) image
     max_width: int = 640  # ... but at most this wide (cost bound for large cameras)
     min_width: int = 320  # ... and at least this wide, or the camera's own width if smaller (small cameras)
     # Translation length of each step: ``geometry`` carries the scale of the previous pair forward
@@ -149,8 +149,8 @@ class EstimatorConfig:
             raise ValueError(f"flow_source: {self.flow_source!r} is not one of {list(FLOW_SOURCES)}")
         if self.height <= 0 or self.width <= 0 or self.height % 32 or self.width % 32:
             raise ValueError(f"network input size must be positive multiples of 32, got {self.height}x{self.width}")
-        if not 0.0 < self.pose.scale <= 1.0:
-            raise ValueError(f"pose.scale must be in (0, 1], got {self.pose.scale}")
+        if not 0.0 < self.pose.image_fraction <= 1.0:
+            raise ValueError(f"pose.image_fraction must be in (0, 1], got {self.pose.image_fraction}")
         if not 32 <= self.pose.min_width <= self.pose.max_width:
             raise ValueError(f"pose.min_width / max_width must satisfy 32 <= min <= max, got "
                              f"{self.pose.min_width} / {self.pose.max_width}")

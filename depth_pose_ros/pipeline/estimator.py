@@ -7,7 +7,7 @@ One :meth:`Estimator.step` per camera frame (han2021's inference path), as named
 2. **prepare**: undistort (``camera_info`` distortion, maps cached per camera), then two sizes: the
    network input (``input_fit``; by default the whole image at the camera's aspect ratio and about the
    trained pixel count, see :meth:`Estimator.input_size`; K scaled) and the geometry image
-   (``pose.scale`` of the camera image, K scaled); a camera of another size than the previous frame's
+   (``pose.image_fraction`` of the camera image, K scaled); a camera of another size than the previous frame's
    restarts the tracking (recurrent state, cached features and flow are tied to the sizes);
 3. online **refinement** (GLNet, optional) on the recent network images;
 4. **network**: the shared encoder once per frame, the recurrent cell, the depth decoder, and the flow
@@ -20,7 +20,7 @@ One :meth:`Estimator.step` per camera frame (han2021's inference path), as named
    :class:`~depth_pose_ros.pipeline.odometry_policy.OdometryPolicy`;
 7. **scale**: the step's translation length carried from the previous pair through the points both
    pairs triangulate in their shared frame (:class:`~depth_pose_ros.pipeline.scale_chain.ScaleChain`,
-   ``pose.scale_propagation: geometry``; ``Result.scale_source == "geometry"``), else from aligning the
+   ``pose.scale_propagation: geometry``; ``Result.step_length_source == "geometry"``), else from aligning the
    network depth to the triangulation (``"depth"``), else the last step (``"constant_velocity"``);
    the network depth is kept in the same units; an optional metric source (road plane of the
    triangulated points, or stereo) gives the factor from those units to metres;
@@ -149,7 +149,7 @@ class _Prepared:
     pose_image: np.ndarray  # geometry size, gray uint8
     K_pose: np.ndarray
     tensor: torch.Tensor  # 1xCxHxW network input
-    pose_scale: float  # geometry image width / camera image width
+    pose_fraction: float  # geometry image width / camera image width
     image_size: tuple[int, int]  # (height, width) of the (undistorted) camera image
 
 
@@ -257,7 +257,7 @@ class Estimator:
         """(height, width) of the geometry image for a camera image of ``image_size``."""
         h, w = image_size
         p = self.config.pose
-        width = float(np.clip(p.scale * w, min(p.min_width, w), p.max_width))
+        width = float(np.clip(p.image_fraction * w, min(p.min_width, w), p.max_width))
         s = width / w
         return max(int(round(h * s)), 16), max(int(round(w * s)), 16)
 
@@ -323,7 +323,7 @@ class Estimator:
             result.flow, result.flow_backward = flow_fw, flow_bw
             result.dt = stamp - self._prev.stamp
         m, f = self.odometry.metric_factor, self.odometry.depth_factor
-        result.scale, result.metric_scale = f * m, m
+        result.depth_factor, result.metres_per_unit = f * m, m
         result.scale_converged = self.odometry.scale_converged
         result.depth = np.minimum(depth * (f * m), self.config.max_depth_m).astype(np.float32)
         result.T_world_cam = T_world_cam
@@ -419,7 +419,7 @@ class Estimator:
         pcfg = self.config.pose
         if parallax < pcfg.min_parallax_px:
             return self.odometry.low_parallax(R_rot)
-        tv_cfg = self._two_view_at(frame.pose_scale)
+        tv_cfg = self._two_view_at(frame.pose_fraction)
         if parallax >= pcfg.restart_below_parallax_px:  # well-conditioned: one RANSAC start is enough
             tv_cfg = dataclasses.replace(tv_cfg, restarts=1)
         tv = estimate_two_view(flow_fw, frame.K_pose, flow_bw=flow_bw, depth1=self._prev.depth_pose, config=tv_cfg)
@@ -434,7 +434,7 @@ class Estimator:
             tv = result.two_view  # usable flow, and the rigid test on the road samples only (not dense)
             valid = tv.valid if tv is not None and tv.valid is not None else np.ones(flow_fw.shape[:2], bool)
             pts = ground_points(flow_fw, valid, frame.K_pose, motion.R, motion.t, scfg.ground_region,
-                                max_epipolar_px=self._two_view_at(frame.pose_scale).rigid_threshold_px)
+                                max_epipolar_px=self._two_view_at(frame.pose_fraction).rigid_threshold_px)
             plane = observe_camera_height(pts * motion.length, scfg) if len(pts) else None
             if plane is not None:
                 self._last_plane_inliers = plane.inlier_ratio
@@ -464,14 +464,15 @@ class Estimator:
         p1 = np.stack([xs[ok], ys[ok]], axis=1).astype(np.float64)
         return rotation_only_fit(p1, p1 + fw[ok], K)
 
-    def _two_view_at(self, scale: float) -> TwoViewConfig:
+    def _two_view_at(self, fraction: float) -> TwoViewConfig:
         """The two-view settings with their pixel thresholds, given for the camera image, scaled to the
-        geometry image (a 1 px epipolar tolerance of the camera is 0.5 px at half size)."""
-        key = round(scale, 6)
+        geometry image of ``fraction`` x its width (a 1 px epipolar tolerance of the camera is 0.5 px at half
+        size)."""
+        key = round(fraction, 6)
         if self._two_view_cache is None or self._two_view_cache[0] != key:
             tv = self.config.two_view
             self._two_view_cache = (key, dataclasses.replace(
-                tv, **{name: getattr(tv, name) * scale for name in PIXEL_THRESHOLDS}))
+                tv, **{name: getattr(tv, name) * fraction for name in PIXEL_THRESHOLDS}))
         return self._two_view_cache[1]
 
     def _network_input(self, img: np.ndarray, K: Optional[np.ndarray] = None,
@@ -515,7 +516,7 @@ class Estimator:
 
 def _report(result: Result, step: Step) -> None:
     """What the odometry policy decided, written into the step's result."""
-    result.status, result.scale_source = step.status, step.scale_source
+    result.status, result.step_length_source = step.status, step.step_length_source
     result.confidence, result.num_inliers, result.inlier_ratio = step.confidence, step.num_inliers, step.inlier_ratio
 
 

@@ -35,8 +35,8 @@ __all__ = ["Motion", "OdometryPolicy", "RobustFactor", "STEP_STATUSES", "Step", 
 
 #: Statuses an odometry step reports: the two-view ``failed`` never, it becomes ``constant_velocity``.
 STEP_STATUSES = tuple(s for s in TwoViewStatus if s != TwoViewStatus.FAILED)
-#: Scale sources a step can report (``Result.scale_source``); "" on a first frame.
-SCALE_SOURCES = ("geometry", "depth", "pnp", "posenet", "constant_velocity", "none")
+#: What can set a step's translation length (``Result.step_length_source``); "" on a first frame.
+STEP_LENGTH_SOURCES = ("geometry", "depth", "pnp", "posenet", "constant_velocity", "none")
 
 
 class RobustFactor:
@@ -79,7 +79,7 @@ class TwoViewLike(Protocol):
     status: TwoViewStatus
     confidence: float
     num_inliers: int
-    scale: Optional[float]
+    baseline_in_depth_units: Optional[float]
     inliers: np.ndarray
     points: np.ndarray
     points_pixels: np.ndarray
@@ -110,7 +110,7 @@ class Step:
 
     motion: Motion
     status: str  # a TwoViewStatus value
-    scale_source: str = ""  # one of SCALE_SOURCES ("" on a first frame)
+    step_length_source: str = ""  # one of STEP_LENGTH_SOURCES ("" on a first frame)
     confidence: float = 0.0
     num_inliers: int = 0
     inlier_ratio: float = 0.0
@@ -196,7 +196,7 @@ class OdometryPolicy:
         if tv.status != TwoViewStatus.OK:
             self.chain.reset()
             if tv.status == TwoViewStatus.PNP_FALLBACK:  # translation measured in network units directly
-                motion = self._remember(Motion(tv.R, tv.t, float(tv.scale) * f))
+                motion = self._remember(Motion(tv.R, tv.t, float(tv.baseline_in_depth_units) * f))
                 return Step(motion, tv.status.value, "pnp", **report)
             return Step(self.constant_velocity(), TwoViewStatus.CONSTANT_VELOCITY.value, "constant_velocity",
                         **report)
@@ -205,12 +205,12 @@ class OdometryPolicy:
         if self.scale_propagation == "geometry":
             length = self.chain.propagate(tv, last)
             source = "geometry" if length is not None else ""
-        if length is None and _positive(tv.scale):
-            length, source = float(tv.scale) * f, "depth"
+        if length is None and _positive(tv.baseline_in_depth_units):
+            length, source = float(tv.baseline_in_depth_units) * f, "depth"
         if length is None:
             length, source = (last if last is not None else 0.0), "constant_velocity"
-        if source == "geometry" and _positive(tv.scale):
-            self.depth_units.push(length / float(tv.scale))  # keep the depth in the odometry's units
+        if source == "geometry" and _positive(tv.baseline_in_depth_units):
+            self.depth_units.push(length / float(tv.baseline_in_depth_units))  # keep the depth in the odometry's units
         elif self.depth_units.value is None and source == "depth":
             self.depth_units.push(1.0)  # the first pair defines the units: those of the network depth
         self.chain.advance(tv, K, length)

@@ -81,11 +81,11 @@ class Result:
     inlier_ratio: float = 0.0
     confidence: float = 0.0
     num_inliers: int = 0
-    scale: float = 1.0  # factor applied to the network depth (monocular units -> published units)
-    metric_scale: float = 1.0  # factor from the geometry's units to metres (1 without a metric source)
+    depth_factor: float = 1.0  # factor applied to the network depth (monocular units -> published units)
+    metres_per_unit: float = 1.0  # factor from the geometry's units to metres (1 without a metric source)
     scale_converged: bool = True  # False while a metric scale source is still warming up
     plane_inlier_ratio: float = 0.0  # camera_height source: share of the road points on the last plane fit
-    scale_source: str = ""  # what set this step's translation length (see Estimator docs)
+    step_length_source: str = ""  # what set this step's translation length (see Estimator docs)
     status: str = "first"  # a TwoViewStatus value
     reset_reason: str = ""  # why the state was reset before this frame ("" if not)
     dt: float = 0.0  # seconds since the previous frame (0 on the first)

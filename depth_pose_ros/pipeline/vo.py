@@ -252,6 +252,6 @@ def _step_length(mode: str, prev: Frame, cur: Frame, result: TwoViewResult, last
                              "has no ground-truth pose")
         return float(np.linalg.norm(relative_pose(prev.T_world_cam, cur.T_world_cam)[:3, 3]))
     if mode == "depth":
-        s = result.scale
+        s = result.baseline_in_depth_units
         return float(s) if s is not None and np.isfinite(s) and s >= 0 else last
     return 1.0

@@ -69,13 +69,13 @@ class WindowReport:
     inlier_ratio: float
     confidence: float
     status: str
-    scale: float
+    depth_factor: float  # the last frame's Result.depth_factor (network depth -> published units)
     last_error: str
     totals: dict[str, int] = field(default_factory=dict)
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     held: int = 0  # frames processed but held back (scale.warmup: hold, scale not converged)
     scale_status: str = "monocular"  # monocular (no metric source) | warming_up | converged
-    metric_scale: float = 1.0
+    metres_per_unit: float = 1.0  # the last frame's Result.metres_per_unit
     plane_inlier_ratio: float = 0.0
 
     @property
@@ -94,8 +94,8 @@ class NodeStats:
         self.status = "none"
         self.inlier_ratio = 0.0
         self.confidence = 0.0
-        self.scale = 1.0
-        self.metric_scale = 1.0
+        self.depth_factor = 1.0
+        self.metres_per_unit = 1.0
         self.plane_inlier_ratio = 0.0
         self._metric = scale_source != "none"
         self.scale_status = "warming_up" if self._metric else "monocular"
@@ -127,8 +127,8 @@ class NodeStats:
             self.totals["resets"] += 1
 
     def processed(self, latency_ms: float, stages_ms: dict[str, float], status: str, inlier_ratio: float,
-                  confidence: float, scale: float, *, scale_converged: bool = True, held: bool = False,
-                  metric_scale: float = 1.0, plane_inlier_ratio: float = 0.0) -> None:
+                  confidence: float, depth_factor: float, *, scale_converged: bool = True, held: bool = False,
+                  metres_per_unit: float = 1.0, plane_inlier_ratio: float = 0.0) -> None:
         """One processed frame: its latency (node clock), the duration of each of :data:`STAGES`, and
         whether its outputs were held back because the metric scale has not converged yet."""
         with self._lock:
@@ -138,8 +138,9 @@ class NodeStats:
             self._latency.append(float(latency_ms))
             for name, values in self._stages.items():
                 values.append(float(stages_ms.get(name, float("nan"))))
-            self.status, self.inlier_ratio, self.confidence, self.scale = status, inlier_ratio, confidence, scale
-            self.metric_scale, self.plane_inlier_ratio = metric_scale, plane_inlier_ratio
+            self.status, self.inlier_ratio, self.confidence = status, inlier_ratio, confidence
+            self.depth_factor, self.metres_per_unit = depth_factor, metres_per_unit
+            self.plane_inlier_ratio = plane_inlier_ratio
             if self._metric:
                 self.scale_status = "converged" if scale_converged else "warming_up"
 
@@ -147,9 +148,9 @@ class NodeStats:
         with self._lock:
             out = WindowReport(seconds=float(seconds), latency_ms=self._latency, stages_ms=self._stages,
                                inlier_ratio=self.inlier_ratio, confidence=self.confidence, status=self.status,
-                               scale=self.scale, last_error=self.last_error, totals=dict(self.totals),
+                               depth_factor=self.depth_factor, last_error=self.last_error, totals=dict(self.totals),
                                skipped_by_reason=dict(self.skipped_by_reason), scale_status=self.scale_status,
-                               metric_scale=self.metric_scale, plane_inlier_ratio=self.plane_inlier_ratio,
+                               metres_per_unit=self.metres_per_unit, plane_inlier_ratio=self.plane_inlier_ratio,
                                **self._w)
             self._new_window()
             return out
@@ -204,9 +205,9 @@ def diagnostic_array(r: WindowReport, stamp: StampLike, name: str, hardware_id: 
         "inlier_ratio": f"{r.inlier_ratio:.3f}",
         "confidence": f"{r.confidence:.3f}",
         "pose_status": r.status,
-        "scale": f"{r.scale:.4f}",
+        "depth_factor": f"{r.depth_factor:.4f}",
         "scale_status": r.scale_status,
-        "metric_scale": f"{r.metric_scale:.4f}",
+        "metres_per_unit": f"{r.metres_per_unit:.4f}",
         "plane_inlier_ratio": f"{r.plane_inlier_ratio:.3f}",
         "held": str(r.held),
         "last_error": r.last_error,

@@ -56,6 +56,7 @@ from depth_pose_ros.ros.node_params import (
     make_estimator,
     parse_settings,
     unknown_parameters,
+    unknown_parameters_error,
 )
 from depth_pose_ros.ros.node_problems import LOG_THROTTLE_S, SkipFrame
 from depth_pose_ros.ros.node_runner import reuse_large_allocations, ros_session, spin_until_stopped
@@ -94,8 +95,8 @@ class DepthPoseCore(CameraInputsMixin, PairingMixin, OutputsMixin):
         overrides = getattr(self, "_parameter_overrides", {})
         unknown = unknown_parameters(overrides.keys())
         if unknown:
-            raise ValueError(f"unknown parameter(s) for {NODE_NAME}: {', '.join(unknown)}; see "
-                             "config/default.yaml for the valid names")
+            raise ValueError(unknown_parameters_error(unknown, f"unknown parameter(s) for {NODE_NAME}:",
+                                                      "; see config/default.yaml for the valid names"))
         self._param_explicit = set(overrides.keys())
         self._param_values = declare_parameters(self, PARAMETERS, read_only=True, dynamic_typing=True)
 
@@ -268,8 +269,8 @@ class DepthPoseCore(CameraInputsMixin, PairingMixin, OutputsMixin):
         stages = {"queue": t_start - item.received_s, "pair": t_step - t_start, "step": step_s,
                   "publish": t_end - t_step - step_s, "total": t_end - item.received_s}
         self.stats.processed(latency_ms, {k: v * 1e3 for k, v in stages.items()}, result.status,
-                             result.inlier_ratio, result.confidence, result.scale,
-                             scale_converged=result.scale_converged, held=held, metric_scale=result.metric_scale,
+                             result.inlier_ratio, result.confidence, result.depth_factor,
+                             scale_converged=result.scale_converged, held=held, metres_per_unit=result.metres_per_unit,
                              plane_inlier_ratio=result.plane_inlier_ratio)
 
     def _check_encoding(self, encoding: str, where: str) -> None:

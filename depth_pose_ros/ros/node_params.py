@@ -48,7 +48,7 @@ ESTIMATOR_PARAMS: dict[str, str] = {
     "device": "device", "precision": "precision", "fast_path": "fast_path", "num_threads": "num_threads",
     "input.height": "height", "input.width": "width", "input_fit": "input_fit", "flow_source": "flow_source",
     "max_gap_s": "max_gap_s",
-    "max_depth_m": "max_depth_m", "pose.scale": "pose.scale", "pose.max_width": "pose.max_width",
+    "max_depth_m": "max_depth_m", "pose.image_fraction": "pose.image_fraction", "pose.max_width": "pose.max_width",
     "scale.source": "scale.source", "scale.camera_height_m": "scale.camera_height_m",
     "scale.stereo_baseline_m": "scale.stereo_baseline_m",
 }
@@ -93,8 +93,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
                                     "without a flow decoder) or dis (classical OpenCV DIS). Unset: the model's."),
     _estimator_param("max_gap_s", "A larger gap between image stamps restarts tracking (odometry continues)."),
     _estimator_param("max_depth_m", "Published depth is clamped to this range (m)."),
-    _estimator_param("pose.scale", "Two-view geometry image size as a fraction of the camera image (independent "
-                                   "of the network size)."),
+    _estimator_param("pose.image_fraction", "Two-view geometry image size as a fraction of the camera image "
+                                            "(independent of the network size)."),
     _estimator_param("pose.max_width", "Cap of the geometry image width (pixels)."),
     # -- absolute scale
     _estimator_param("scale.source", "Metric scale: none (monocular units), camera_height (road plane of the "
@@ -223,6 +223,17 @@ def unknown_parameters(names: Any) -> list[str]:
     return sorted(n for n in set(names) - PARAMETER_NAMES - BUILTIN_PARAMETERS if not n.startswith("qos_overrides."))
 
 
+def unknown_parameters_error(unknown: Iterable[str], label: str = "unknown parameter(s)", hint: str = "") -> str:
+    """The error for ``unknown`` parameter names: ``<label> a, b<hint>``, a renamed one
+    (``utils.config.RENAMED``) as ``<old> was renamed <new>`` instead."""
+    unknown = list(unknown)
+    problems = [m for m in map(config_utils.renamed_message, unknown) if m is not None]
+    rest = [n for n in unknown if config_utils.renamed_key(n) is None]
+    if rest:
+        problems.append(f"{label} {', '.join(rest)}{hint}")
+    return "; ".join(problems)
+
+
 def parse_settings(values: Mapping[str, Any], explicit: Optional[Iterable[str]] = None) -> NodeSettings:
     """Validate parameter values (name -> value; missing names take their defaults) into settings.
 
@@ -235,7 +246,7 @@ def parse_settings(values: Mapping[str, Any], explicit: Optional[Iterable[str]] 
     """
     unknown = unknown_parameters(values)
     if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} (valid: {', '.join(sorted(PARAMETER_NAMES))})")
+        raise ValueError(unknown_parameters_error(unknown, hint=f" (valid: {', '.join(sorted(PARAMETER_NAMES))})"))
     explicit = set(values) if explicit is None else set(explicit)
     declared = defaults()
     v = {**declared, **dict(values)}

@@ -3,7 +3,8 @@
 Every configurable object of the project (networks, two-view geometry, estimator, training) is a
 dataclass whose field defaults are the one place defaults are declared. YAML files and command-line
 ``key=value`` overrides only *change* fields; a misspelt key is an error naming the full dotted path,
-so a typo can never silently fall back to a default.
+so a typo can never silently fall back to a default. A key that was renamed (``RENAMED``) is an error
+naming its new name: no alias keeps an old name working.
 """
 from __future__ import annotations
 
@@ -23,6 +24,32 @@ T = TypeVar("T", bound="DataclassInstance")  # a dataclass type
 
 class ConfigError(ValueError):
     """A configuration value or key is invalid."""
+
+
+#: Renamed configuration keys, by full dotted name: old -> new. A config (YAML file, ``--set``, node
+#: parameter) naming an old key fails with an error naming the new one (``from_dict``; the node's parameter
+#: check reads :func:`renamed_key` too); the old name is not accepted as an alias.
+RENAMED: dict[str, str] = {
+    # EstimatorConfig / node parameter: the two-view geometry image as a fraction of the camera image
+    "pose.scale": "pose.image_fraction",
+    # TrainConfig: the geometry teacher's image size relative to the training source's size
+    "data.teacher.scale": "data.teacher.size_factor",
+}
+
+
+def renamed_key(key: str) -> str | None:
+    """The new dotted name of a renamed ``key`` (``RENAMED``), else None. ``key`` may carry a prefix (a config
+    nested in another): ``x.pose.scale`` -> ``x.pose.image_fraction``."""
+    for old, new in RENAMED.items():
+        if key == old or key.endswith("." + old):
+            return key[: len(key) - len(old)] + new
+    return None
+
+
+def renamed_message(key: str) -> str | None:
+    """``"<key> was renamed <new key>"`` for a renamed ``key``, else None."""
+    new = renamed_key(key)
+    return None if new is None else f"{key} was renamed {new}"
 
 
 def _is_dataclass_type(tp: Any) -> bool:
@@ -98,9 +125,16 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, path: str = "") -> T:
     unknown = sorted(set(data) - names)
     if unknown:
         where = f" in {path}" if path else ""
-        raise ConfigError(
-            f"unknown config key(s){where}: {', '.join(unknown)} (valid: {', '.join(sorted(names))})"
-        )
+        problems, rest = [], []
+        for k in unknown:
+            moved = renamed_message(f"{path}.{k}" if path else k)
+            if moved is None:
+                rest.append(k)
+            else:
+                problems.append(moved)
+        if rest:
+            problems.append(f"unknown config key(s){where}: {', '.join(rest)} (valid: {', '.join(sorted(names))})")
+        raise ConfigError("; ".join(problems))
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for k, v in data.items():

@@ -27,7 +27,7 @@ def pairs():
 def _assert_finite(r: TwoViewResult) -> None:
     assert np.isfinite(r.R).all() and np.isfinite(r.t).all() and np.isfinite(r.T_2_1).all()
     assert 0.0 <= r.confidence <= 1.0 and np.isfinite(r.mean_flow)
-    assert r.scale is None or np.isfinite(r.scale)
+    assert r.baseline_in_depth_units is None or np.isfinite(r.baseline_in_depth_units)
 
 
 def test_exact_flow_meets_the_accuracy_targets(pairs):
@@ -73,9 +73,9 @@ def test_scale_alignment_recovers_the_translation_length(pairs):
     K, fw, bw, d1, _, T_2_1, *_ = pairs[0]
     r = TwoViewEstimator().estimate(fw, K, flow_bw=bw, depth1=3.0 * d1)  # depth in "network units"
     true_length = 3.0 * np.linalg.norm(T_2_1[:3, 3])
-    assert r.scale == pytest.approx(true_length, rel=1e-6)
-    assert r.scale_inlier_ratio > 0.99
-    assert r.scaled_T_2_1()[:3, 3] == pytest.approx(3.0 * T_2_1[:3, 3], rel=1e-5, abs=1e-7)
+    assert r.baseline_in_depth_units == pytest.approx(true_length, rel=1e-6)
+    assert r.baseline_inlier_ratio > 0.99
+    assert r.T_2_1_with_length()[:3, 3] == pytest.approx(3.0 * T_2_1[:3, 3], rel=1e-5, abs=1e-7)
     # the triangulated points are the scene in units of |t| = 1
     z = d1[r.points_pixels[:, 1].astype(int), r.points_pixels[:, 0].astype(int)]
     assert r.points[:, 2] * np.linalg.norm(T_2_1[:3, 3]) == pytest.approx(z, rel=1e-5)
@@ -124,7 +124,7 @@ def _small_k(h: int = 160, w: int = 384) -> np.ndarray:
     return np.array([[0.8 * w, 0.0, (w - 1) / 2.0], [0.0, 0.8 * w, 0.45 * (h - 1)], [0.0, 0.0, 1.0]])
 
 
-def test_tiny_motion_falls_back_to_pnp_with_metric_scale():
+def test_tiny_motion_falls_back_to_pnp_with_its_length_in_depth_units():
     K = _small_k()
     T2 = make_pose_np(axis_angle_to_matrix_np(np.deg2rad([0.01, 0.05, 0.0])), [0.0, 0.0, 0.02])
     fw, bw, d1, _, T_2_1 = exact_flows(K, np.eye(4), T2, 160, 384)
@@ -134,7 +134,7 @@ def test_tiny_motion_falls_back_to_pnp_with_metric_scale():
     _assert_finite(r)
     rot, tdir = relative_pose_errors(r.T_2_1, T_2_1)
     assert rot < 1e-3 and tdir < 0.01
-    assert r.scale == pytest.approx(0.02, rel=1e-4)  # PnP gives the length in depth units
+    assert r.baseline_in_depth_units == pytest.approx(0.02, rel=1e-4)  # PnP gives the length in depth units
 
 
 def test_pure_rotation_is_detected_as_degenerate():
@@ -145,7 +145,7 @@ def test_pure_rotation_is_detected_as_degenerate():
     r = TwoViewEstimator().estimate(fw, K, flow_bw=bw, depth1=d1)
     assert r.status == TwoViewStatus.PNP_FALLBACK
     assert rotation_error_deg(r.R, T_2_1[:3, :3]) < 1e-4
-    assert r.scale < 1e-6
+    assert r.baseline_in_depth_units < 1e-6
     r = TwoViewEstimator().estimate(fw, K, flow_bw=bw)  # no depth: nothing to fall back on
     assert r.status == TwoViewStatus.FAILED and r.confidence == 0.0 and r.message
     _assert_finite(r)
@@ -164,14 +164,14 @@ def test_a_failed_pair_is_reported_failed_without_a_pose_from_earlier_pairs(pair
     still = np.zeros_like(fw)
     r = est.estimate(still, K, flow_bw=still)
     assert r.status == TwoViewStatus.FAILED and "mean flow" in r.message and r.confidence == 0.0
-    assert np.array_equal(r.T_2_1, np.eye(4)) and r.scale is None and r.num_inliers == 0
+    assert np.array_equal(r.T_2_1, np.eye(4)) and r.baseline_in_depth_units is None and r.num_inliers == 0
     nan = np.full_like(fw, np.nan)
     r = est.estimate(nan, K, flow_bw=nan)
     assert r.status == TwoViewStatus.FAILED and np.array_equal(r.T_2_1, np.eye(4))
     _assert_finite(r)
     r = est.estimate(still, K)
     assert r.status == TwoViewStatus.FAILED
-    assert np.array_equal(r.T_2_1, np.eye(4)) and r.scale is None
+    assert np.array_equal(r.T_2_1, np.eye(4)) and r.baseline_in_depth_units is None
     first = TwoViewResult.identity()
     assert first.status == "first" and np.array_equal(first.T_2_1, np.eye(4))
 

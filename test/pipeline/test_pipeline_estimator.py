@@ -33,7 +33,7 @@ def test_first_frame_depth_without_pose_and_shapes():
     # K scaled from 120x360 to 64x192
     np.testing.assert_allclose(r.K[0, 0], K_KITTI[0, 0] * 0.3 * 192 / 360, rtol=1e-9)
     r2 = est.step(_textured(1), K_KITTI * [[0.3], [0.3], [1]], 0.1)
-    # flow and geometry at their own size, not the network's: pose.scale (0.5) of the 360 px wide camera
+    # flow and geometry at their own size, not the network's: pose.image_fraction (0.5) of the 360 px wide camera
     # is below pose.min_width (320), so 320 px wide
     assert r2.T_cur_prev is not None and r2.flow.shape == (107, 320, 2)
     np.testing.assert_allclose(r2.K_pose[0, 0], K_KITTI[0, 0] * 0.3 * 320 / 360, rtol=1e-9)

@@ -88,8 +88,8 @@ def test_classical_pose_is_accurate_and_scale_propagates_by_geometry(frames):
     est = _estimator(flow_source="dis")
     results = _run(est, frames)
     assert [r.status for r in results[1:]] == ["ok"] * (len(frames) - 1)
-    sources = [r.scale_source for r in results[2:]]
-    assert results[1].scale_source == "depth" and sources.count("geometry") >= 0.6 * len(sources)
+    sources = [r.step_length_source for r in results[2:]]
+    assert results[1].step_length_source == "depth" and sources.count("geometry") >= 0.6 * len(sources)
     m = pose_summary(np.stack([r.T_world_cam for r in results]), np.stack([f.T_world_cam for f in frames]))
     assert m["rot_err_deg_per_frame"] < 0.1 and m["tdir_err_deg_median"] < 1.0
     # geometry carries the scale of the first pair: the Sim(3) fit explains the path to a few centimetres
@@ -101,7 +101,7 @@ def test_metric_odometry_is_continuous_while_the_metric_factor_settles(frames):
     pose must still be the previous one composed with the published step (no past pose moves: REP 105)."""
     est = _estimator(flow_source="dis", scale=ScaleConfig(source="camera_height", camera_height_m=1.65))
     results = _run(est, frames)
-    factors = [r.metric_scale for r in results]
+    factors = [r.metres_per_unit for r in results]
     assert len(set(np.round(factors, 6))) > 2, factors  # the factor did move: the check below is not void
     for prev, cur in zip(results, results[1:]):
         np.testing.assert_allclose(cur.T_world_cam, prev.T_world_cam @ np.linalg.inv(cur.T_cur_prev), atol=1e-9)

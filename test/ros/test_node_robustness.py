@@ -287,7 +287,7 @@ def test_compressed_input_intrinsics_from_parameters_and_stereo_scale(ros_env, e
         h.wait(lambda: h.diag_values().get("total_processed") == str(len(h.odom)), what="diagnostics")
         values = h.diag_values()
         assert values["total_skipped"] == "3"
-        assert abs(float(values["scale"]) - 1.0) > 1e-3  # the stereo pair set a metric scale
+        assert abs(float(values["depth_factor"]) - 1.0) > 1e-3  # the stereo pair set a metric scale
     finally:
         rc = proc.stop()
     assert rc == 0, proc.output()

@@ -21,12 +21,12 @@ def _estimator_yaml(tmp_path, data) -> str:
 
 def test_estimator_config_file_survives_unset_parameters(tmp_path):
     cfg_file = _estimator_yaml(tmp_path, {"max_gap_s": 2.0, "scale": {"source": "camera_height"},
-                                          "flow_source": "dis", "pose": {"scale": 0.25}})
+                                          "flow_source": "dis", "pose": {"image_fraction": 0.25}})
     # the node passes every declared value, but only estimator_config was set
     values = {**defaults(), "estimator_config": cfg_file}
     s = parse_settings(values, explicit={"estimator_config"})
     assert s.estimator.max_gap_s == 2.0 and s.estimator.scale.source == "camera_height"
-    assert s.estimator.flow_source == "dis" and s.estimator.pose.scale == 0.25
+    assert s.estimator.flow_source == "dis" and s.estimator.pose.image_fraction == 0.25
     # a parameter that *was* set wins over the file
     s = parse_settings({**values, "max_gap_s": 1.0}, explicit={"estimator_config", "max_gap_s"})
     assert s.estimator.max_gap_s == 1.0 and s.estimator.scale.source == "camera_height"
@@ -45,7 +45,7 @@ def test_every_estimator_parameter_defaults_to_the_dataclass():
 
 @pytest.mark.parametrize("name, value, field_path", [
     ("max_gap_s", 1.5, "max_gap_s"), ("input.height", 96, "height"), ("flow_source", "network", "flow_source"),
-    ("scale.source", "camera_height", "scale.source"), ("pose.scale", 0.75, "pose.scale"),
+    ("scale.source", "camera_height", "scale.source"), ("pose.image_fraction", 0.75, "pose.image_fraction"),
 ])
 def test_model_folder_wins_over_defaults_and_loses_to_set_parameters(tmp_path, name, value, field_path):
     shipped = default_checkpoint()
@@ -56,7 +56,7 @@ def test_model_folder_wins_over_defaults_and_loses_to_set_parameters(tmp_path, n
     shutil.copy(shipped, folder / "model.safetensors")
     (folder / "estimator.yaml").write_text(yaml.safe_dump(
         {"height": 64, "width": 192, "flow_source": "dis", "max_gap_s": 3.0, "scale": {"source": "none"},
-         "pose": {"scale": 0.5}}))
+         "pose": {"image_fraction": 0.5}}))
 
     def effective(settings):
         est, _ = make_estimator(settings, warn=lambda _: None)

@@ -290,6 +290,7 @@ def test_default_settings_and_estimator_config():
 
 @pytest.mark.parametrize("values, message", [
     ({"input.heigth": 96}, "unknown parameter(s) input.heigth"),
+    ({"pose.scale": 0.5}, "pose.scale was renamed pose.image_fraction"),  # no alias (utils.config.RENAMED)
     ({"input.height": 100}, "input.height: must be a positive multiple of 32, got 100"),
     ({"input.width": 0}, "input.width: must be a positive multiple of 32, got 0"),  # unset = left out
     ({"input.height": "96"}, "input.height: expected an integer, got '96'"),
@@ -410,7 +411,8 @@ def test_parameter_table_is_consistent():
 # ---------------------------------------------------------------------------------- diagnostics
 def _report(**kw) -> WindowReport:
     base = dict(seconds=1.0, received=10, processed=10, dropped=0, skipped=0, latency_ms=[5.0, 7.0],
-                stages_ms={"step": [3.0]}, inlier_ratio=0.8, confidence=0.7, status="ok", scale=1.0, last_error="")
+                stages_ms={"step": [3.0]}, inlier_ratio=0.8, confidence=0.7, status="ok", depth_factor=1.0,
+                last_error="")
     return WindowReport(**{**base, **kw})
 
 
@@ -462,11 +464,14 @@ def test_stats_scale_warmup_status_and_held_frames():
     r = stats.report(1.0)
     assert (r.scale_status, r.held, r.totals["held"]) == ("warming_up", 1, 1)
     stats.received(dropped=False)
-    stats.processed(10.0, {}, "ok", 0.9, 0.9, 6.5, scale_converged=True, metric_scale=6.5, plane_inlier_ratio=0.7)
+    stats.processed(10.0, {}, "ok", 0.9, 0.9, 6.5, scale_converged=True, metres_per_unit=6.5, plane_inlier_ratio=0.7)
     r = stats.report(1.0)
-    assert (r.scale_status, r.held, r.metric_scale, r.plane_inlier_ratio) == ("converged", 0, 6.5, 0.7)
+    assert (r.scale_status, r.held, r.depth_factor, r.metres_per_unit, r.plane_inlier_ratio) == (
+        "converged", 0, 6.5, 6.5, 0.7)
     values = {kv.key: kv.value for kv in diagnostic_array(r, 1.0, "n", "c").status[0].values}
-    assert (values["scale_status"], values["metric_scale"], values["total_held"]) == ("converged", "6.5000", "1")
+    assert (values["scale_status"], values["depth_factor"], values["metres_per_unit"], values["total_held"]) == (
+        "converged", "6.5000", "6.5000", "1")
+    assert "scale" not in values and "metric_scale" not in values  # issue 20: the keys say what they are
     assert NodeStats().report(1.0).scale_status == "monocular"  # no metric source: nothing to wait for
 
 

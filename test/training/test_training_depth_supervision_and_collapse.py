@@ -118,7 +118,7 @@ class _CollapsingTrainer(Trainer):
 
 
 def test_a_collapsed_run_goes_back_to_the_last_healthy_weights_with_a_lower_rate(tmp_path) -> None:
-    cfg = tiny_config("synthetic_hour_teacher_flow", "data.teacher.scale=0", "two_view_flow=dis",
+    cfg = tiny_config("synthetic_hour_teacher_flow", "data.teacher.size_factor=0", "two_view_flow=dis",
                       "losses.depth_teacher.weight=0", "losses.flow_distillation.weight=0",
                       "eval.source.spec=synthetic:seed=7,length=3,height=64,width=96", "eval.max_frames=3",
                       "eval.every=2", "log.every=1", "collapse_guard.patience=2",
@@ -136,7 +136,7 @@ def test_a_collapsed_run_goes_back_to_the_last_healthy_weights_with_a_lower_rate
 
 
 def test_a_run_that_keeps_collapsing_stops_with_a_message(tmp_path) -> None:
-    cfg = tiny_config("synthetic_hour_teacher_flow", "data.teacher.scale=0", "two_view_flow=dis",
+    cfg = tiny_config("synthetic_hour_teacher_flow", "data.teacher.size_factor=0", "two_view_flow=dis",
                       "losses.depth_teacher.weight=0", "losses.flow_distillation.weight=0",
                       "eval.source.spec=synthetic:seed=7,length=3,height=64,width=96", "eval.max_frames=3",
                       "eval.every=2", "log.every=1", "collapse_guard.patience=2", "collapse_guard.max_recoveries=0",
@@ -164,7 +164,7 @@ def test_each_batch_is_drawn_at_one_of_the_configured_sizes(tmp_path) -> None:
     from training.augment import collate_samples as collate
     from training.train import ResumableSampler, build_dataset
 
-    cfg = tiny_config("synthetic_hour_teacher_flow", "data.teacher.scale=0", "two_view_flow=dis",
+    cfg = tiny_config("synthetic_hour_teacher_flow", "data.teacher.size_factor=0", "two_view_flow=dis",
                       "losses.depth_teacher.weight=0", "losses.flow_distillation.weight=0",
                       "data.train=[{spec: 'synthetic:seed=3,length=12,height=64,width=96'}]",
                       "data.extra_sizes=[[96, 64], [32, 128]]")

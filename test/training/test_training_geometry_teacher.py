@@ -120,8 +120,8 @@ def test_teacher_motions_scaled_to_the_depth_are_the_true_motions_also_when_flip
 
 
 def test_teacher_poses_need_the_teacher_and_a_mask_that_is_not_the_per_step_two_view():
-    with pytest.raises(ConfigError, match="data.teacher.scale"):
-        load_train_config("synthetic_hour_teacher_pose", ["data.teacher.scale=0"])
+    with pytest.raises(ConfigError, match="data.teacher.size_factor"):
+        load_train_config("synthetic_hour_teacher_pose", ["data.teacher.size_factor=0"])
     with pytest.raises(ConfigError, match="rigid_flow_consistency.mask"):
         load_train_config("synthetic_hour_teacher_pose", ["losses.rigid_flow_consistency.mask=two_view"])
 

@@ -66,3 +66,24 @@ def test_partial_nested_mapping_keeps_the_field_default_factory():
     assert cfg.refinement.two_view.ransac_method == "ransac"  # loss_two_view(), untouched
     cfg = from_dict(EstimatorConfig, {"refinement": {"two_view": {"seed": 5}, "iterations": 2}})
     assert cfg.refinement.two_view.ransac_method == "ransac" and cfg.refinement.two_view.seed == 5
+
+
+def test_a_renamed_key_fails_naming_its_new_name(tmp_path):
+    """Issue 20: an old key is no alias; the error names the new key (utils.config.RENAMED), for the estimator
+    config (YAML and --set alike), the training config and a config nested under a prefix."""
+    from depth_pose_ros.pipeline.config import EstimatorConfig
+    from depth_pose_ros.utils.config import RENAMED, renamed_key
+    from training.config import load_train_config
+
+    assert RENAMED["pose.scale"] == "pose.image_fraction"
+    with pytest.raises(ConfigError, match=r"^pose\.scale was renamed pose\.image_fraction$"):
+        load_config(EstimatorConfig, overrides=["pose.scale=0.5"])
+    path = tmp_path / "estimator.yaml"
+    path.write_text("pose:\n  scale: 0.5\n  widht: 3\n")
+    with pytest.raises(ConfigError, match=r"pose\.scale was renamed pose\.image_fraction; unknown .*in pose: widht"):
+        load_config(EstimatorConfig, path)
+    with pytest.raises(ConfigError, match=r"data\.teacher\.scale was renamed data\.teacher\.size_factor"):
+        load_train_config(None, ["data.teacher.scale=3"])
+    assert renamed_key("estimator.pose.scale") == "estimator.pose.image_fraction"
+    assert renamed_key("scale") is None and renamed_key("scale.source") is None and renamed_key("xpose.scale") is None
+    assert load_config(EstimatorConfig, overrides=["pose.image_fraction=0.5"]).pose.image_fraction == 0.5
