@@ -312,14 +312,14 @@ def pose_from_essential(E: np.ndarray, p1: np.ndarray, p2: np.ndarray, K: np.nda
     ``z2 = (R b1 x t).(R b1 x b2) / |R b1 x b2|^2``.
     Returns ``(R, t, votes)``.
     """
-    R1, R2, t = cv2.decomposeEssentialMat(E)
-    t = t.ravel()
+    R1, R2, t_col = cv2.decomposeEssentialMat(E)
+    t = np.asarray(t_col).ravel()
     step = max(1, len(p1) // max_points)
     K_inv = invert_intrinsics(K)
     b1 = np.c_[p1[::step], np.ones(len(p1[::step]))] @ K_inv.T
     b2 = np.c_[p2[::step], np.ones(len(p2[::step]))] @ K_inv.T
-    best = (np.eye(3), np.zeros(3), -1)
-    for R in (R1, R2):
+    best: tuple[np.ndarray, np.ndarray, int] = (np.eye(3), np.zeros(3), -1)
+    for R in (np.asarray(R1), np.asarray(R2)):
         rb1 = b1 @ R.T
         c = np.cross(b2, rb1)  # b2 x R b1
         cc = np.maximum(np.einsum("ni,ni->n", c, c), 1e-300)

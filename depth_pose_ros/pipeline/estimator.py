@@ -40,7 +40,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, overload
 
 import cv2
 import numpy as np
@@ -60,6 +60,7 @@ from depth_pose_ros.geometry.two_view import (
 from depth_pose_ros.nets.device import precision_dtype, resolve_device, resolve_precision
 from depth_pose_ros.nets.fast import FastPathOptions, optimize_for_inference
 from depth_pose_ros.nets.model import INPUT_MULTIPLE, DepthFlowNet
+from depth_pose_ros.nets.recurrent import RecurrentState
 from depth_pose_ros.pipeline.config import EstimatorConfig
 from depth_pose_ros.pipeline.odometry_policy import Motion, OdometryPolicy, Step
 from depth_pose_ros.pipeline.refinement import refine_estimator
@@ -205,7 +206,7 @@ class Estimator:
         self._index = 0
         self._stamp: Optional[float] = None
         self._origin = np.eye(4)
-        self._state = None
+        self._state: Optional[RecurrentState] = None
         self._prev: Optional[_Previous] = None
         self._two_view_cache: Optional[tuple[float, TwoViewConfig]] = None
         self._input_sizes: dict[tuple[int, int, str], tuple[int, int]] = {}  # (h, w, fit) -> network size
@@ -400,13 +401,15 @@ class Estimator:
 
     def _flow(self, frame: _Prepared, net_fw: Optional[np.ndarray], net_bw: Optional[np.ndarray]):
         """Forward / backward flow previous <-> current at the geometry size."""
-        cfg, size = self.config, frame.pose_image.shape
+        cfg, size, prev = self.config, frame.pose_image.shape, self._prev
+        assert prev is not None  # step() measures flow only with a previous frame
         if self.uses_posenet:
             return None, None
         if cfg.flow_source == "dis":
-            fw = dis_flow(self._prev.pose_image, frame.pose_image, cfg.pose.dis_preset)
-            bw = dis_flow(frame.pose_image, self._prev.pose_image, cfg.pose.dis_preset) if cfg.backward_flow else None
+            fw = dis_flow(prev.pose_image, frame.pose_image, cfg.pose.dis_preset)
+            bw = dis_flow(frame.pose_image, prev.pose_image, cfg.pose.dis_preset) if cfg.backward_flow else None
             return fw, bw
+        assert net_fw is not None  # flow_source network without a PoseNet: _network ran the flow decoder
         fw = resize_flow(net_fw, size)
         return fw, None if net_bw is None else resize_flow(net_bw, size)
 
@@ -422,6 +425,7 @@ class Estimator:
         tv_cfg = self._two_view_at(frame.pose_fraction)
         if parallax >= pcfg.restart_below_parallax_px:  # well-conditioned: one RANSAC start is enough
             tv_cfg = dataclasses.replace(tv_cfg, restarts=1)
+        assert self._prev is not None  # step() measures a pose only with a previous frame
         tv = estimate_two_view(flow_fw, frame.K_pose, flow_bw=flow_bw, depth1=self._prev.depth_pose, config=tv_cfg)
         result.two_view = tv
         return self.odometry.two_view(tv, frame.K_pose)
@@ -474,6 +478,16 @@ class Estimator:
             self._two_view_cache = (key, dataclasses.replace(
                 tv, **{name: getattr(tv, name) * fraction for name in PIXEL_THRESHOLDS}))
         return self._two_view_cache[1]
+
+    @overload
+    def _network_input(self, img: np.ndarray, K: np.ndarray,
+                       fit: Optional[str] = None) -> tuple[np.ndarray, np.ndarray]:
+        ...
+
+    @overload
+    def _network_input(self, img: np.ndarray, K: None = None,
+                       fit: Optional[str] = None) -> tuple[np.ndarray, None]:
+        ...
 
     def _network_input(self, img: np.ndarray, K: Optional[np.ndarray] = None,
                        fit: Optional[str] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:

@@ -23,13 +23,13 @@ from __future__ import annotations
 import dataclasses
 from collections import deque
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import Optional, Protocol, TypeGuard
 
 import numpy as np
 
 from depth_pose_ros.geometry.se3_np import make_pose_np
 from depth_pose_ros.geometry.two_view_config import TwoViewStatus
-from depth_pose_ros.pipeline.scale_chain import ScaleChain
+from depth_pose_ros.pipeline.scale_chain import ScaleChain, TriangulatedPair
 
 __all__ = ["Motion", "OdometryPolicy", "RobustFactor", "STEP_STATUSES", "Step", "TwoViewLike"]
 
@@ -70,19 +70,16 @@ class RobustFactor:
         return self.value
 
 
-class TwoViewLike(Protocol):
+class TwoViewLike(TriangulatedPair, Protocol):
     """What the policy reads of a two-view result (``geometry.two_view.TwoViewResult``; a protocol so
-    that this module imports neither torch nor OpenCV and tests can hand-build one)."""
+    that this module imports neither torch nor OpenCV and tests can hand-build one): the scale chain's
+    ``R``, ``t``, ``points``, ``points_pixels`` and these."""
 
-    R: np.ndarray
-    t: np.ndarray
     status: TwoViewStatus
     confidence: float
     num_inliers: int
     baseline_in_depth_units: Optional[float]
     inliers: np.ndarray
-    points: np.ndarray
-    points_pixels: np.ndarray
 
 
 @dataclass
@@ -116,7 +113,7 @@ class Step:
     inlier_ratio: float = 0.0
 
 
-def _positive(x: Optional[float]) -> bool:
+def _positive(x: Optional[float]) -> TypeGuard[float]:
     return x is not None and bool(np.isfinite(x)) and x > 0
 
 
@@ -191,30 +188,36 @@ class OdometryPolicy:
     def two_view(self, tv: TwoViewLike, K: np.ndarray) -> Step:
         """The motion of a two-view result (``K``: the intrinsics of its pixels, for the scale chain)."""
         f = self.depth_factor
-        report = dict(confidence=float(tv.confidence), num_inliers=int(tv.num_inliers),
-                      inlier_ratio=float(tv.inliers.mean()) if tv.inliers.size else 0.0)
+        baseline = tv.baseline_in_depth_units
+        confidence, num_inliers = float(tv.confidence), int(tv.num_inliers)
+        inlier_ratio = float(tv.inliers.mean()) if tv.inliers.size else 0.0
+
+        def step(motion: Motion, status: str, source: str) -> Step:
+            return Step(motion, status, source, confidence=confidence, num_inliers=num_inliers,
+                        inlier_ratio=inlier_ratio)
+
         if tv.status != TwoViewStatus.OK:
             self.chain.reset()
             if tv.status == TwoViewStatus.PNP_FALLBACK:  # translation measured in network units directly
-                motion = self._remember(Motion(tv.R, tv.t, float(tv.baseline_in_depth_units) * f))
-                return Step(motion, tv.status.value, "pnp", **report)
-            return Step(self.constant_velocity(), TwoViewStatus.CONSTANT_VELOCITY.value, "constant_velocity",
-                        **report)
+                assert baseline is not None  # the PnP fallback always has its translation's length
+                return step(self._remember(Motion(tv.R, tv.t, float(baseline) * f)), tv.status.value, "pnp")
+            return step(self.constant_velocity(), TwoViewStatus.CONSTANT_VELOCITY.value, "constant_velocity")
         last = self.velocity.length if self.velocity is not None else None
-        length, source = None, ""
+        length: Optional[float] = None
+        source = ""
         if self.scale_propagation == "geometry":
             length = self.chain.propagate(tv, last)
             source = "geometry" if length is not None else ""
-        if length is None and _positive(tv.baseline_in_depth_units):
-            length, source = float(tv.baseline_in_depth_units) * f, "depth"
+        if length is None and _positive(baseline):
+            length, source = float(baseline) * f, "depth"
         if length is None:
             length, source = (last if last is not None else 0.0), "constant_velocity"
-        if source == "geometry" and _positive(tv.baseline_in_depth_units):
-            self.depth_units.push(length / float(tv.baseline_in_depth_units))  # keep the depth in the odometry's units
+        if source == "geometry" and _positive(baseline):
+            self.depth_units.push(length / float(baseline))  # keep the depth in the odometry's units
         elif self.depth_units.value is None and source == "depth":
             self.depth_units.push(1.0)  # the first pair defines the units: those of the network depth
         self.chain.advance(tv, K, length)
-        return Step(self._remember(Motion(tv.R, tv.t, length)), tv.status.value, source, **report)
+        return step(self._remember(Motion(tv.R, tv.t, length)), tv.status.value, source)
 
     def constant_velocity(self) -> Motion:
         """The last step repeated (the identity when there is none); the memory itself is unchanged."""

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
+
+if TYPE_CHECKING:  # a type only: importing geometry.two_view imports torch and OpenCV
+    from depth_pose_ros.geometry.two_view import TwoViewResult
 
 #: Statuses whose relative pose was measured (geometry, PnP or the model's PoseNet), not guessed.
 MEASURED_STATUSES = ("ok", "pnp_fallback", "low_parallax", "posenet")
@@ -90,8 +93,8 @@ class Result:
     reset_reason: str = ""  # why the state was reset before this frame ("" if not)
     dt: float = 0.0  # seconds since the previous frame (0 on the first)
     timings_ms: dict[str, float] = field(default_factory=dict)
-    #: the step's two-view result (a ``geometry.two_view.TwoViewResult``; not typed here: no torch import)
-    two_view: Optional[object] = field(default=None, repr=False)
+    #: the step's two-view result (None without a two-view fit: first frame, low parallax, PoseNet)
+    two_view: Optional[TwoViewResult] = field(default=None, repr=False)
 
     @property
     def rigid_mask(self) -> Optional[np.ndarray]:

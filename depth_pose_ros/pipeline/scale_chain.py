@@ -10,17 +10,24 @@ and by ``depth-pose vo --scale geometry``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import Optional, Protocol
 
 import numpy as np
 
 from depth_pose_ros.geometry.scale_align import align_scale
 
-if TYPE_CHECKING:  # a type only: the chain itself needs neither torch nor OpenCV (odometry_policy imports it)
-    from depth_pose_ros.geometry.two_view import TwoViewResult
-
 #: Pixels of the two pairs are matched on a grid of cells this wide (triangulated samples differ).
 CELL_PX = 4.0
+
+
+class TriangulatedPair(Protocol):
+    """What the chain reads of a pair's two-view result (``geometry.two_view.TwoViewResult``; a protocol: the
+    chain itself needs neither torch nor OpenCV, and ``odometry_policy`` imports it)."""
+
+    R: np.ndarray  # rotation of T_2_1
+    t: np.ndarray  # unit translation of T_2_1
+    points: np.ndarray  # Mx3 triangulated in frame 1, unit baseline
+    points_pixels: np.ndarray  # Mx2 their image-1 pixels
 
 
 @dataclass
@@ -36,7 +43,7 @@ def _cell_keys(pixels: np.ndarray) -> np.ndarray:
     return q[:, 1] * 1_000_003 + q[:, 0]
 
 
-def structure_in_second_frame(tv: TwoViewResult, K: np.ndarray, length: float) -> Optional[Structure]:
+def structure_in_second_frame(tv: TriangulatedPair, K: np.ndarray, length: float) -> Optional[Structure]:
     """A pair's triangulated points moved into its second camera and scaled to ``length`` units."""
     if not len(tv.points) or length <= 0:
         return None
@@ -59,7 +66,7 @@ class ScaleChain:
         """Break the chain (a pair without triangulation, a restart): the next length comes from elsewhere."""
         self.structure = None
 
-    def propagate(self, tv: TwoViewResult, last_length: Optional[float]) -> Optional[float]:
+    def propagate(self, tv: TriangulatedPair, last_length: Optional[float]) -> Optional[float]:
         """This pair's translation length in the chain's units, or None (no chain, too few shared points,
         inconsistent depths, or a jump of more than ``max_scale_jump`` against ``last_length``)."""
         s = self.structure
@@ -85,6 +92,6 @@ class ScaleChain:
             return None
         return float(fit.scale)
 
-    def advance(self, tv: TwoViewResult, K: np.ndarray, length: float) -> None:
+    def advance(self, tv: TriangulatedPair, K: np.ndarray, length: float) -> None:
         """Keep this pair's structure (scaled by the length it was given) for the next pair."""
         self.structure = structure_in_second_frame(tv, K, length)
