@@ -15,6 +15,7 @@ for this long" into a :class:`~training.config.TrainConfig` without a hand-writt
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -131,9 +132,9 @@ def base_config(model_dir: Path) -> TrainConfig:
 
 
 def finetune_config(base: TrainConfig, sources: list[SplitSource], init_from: str, *, steps: Optional[int] = None,
-                    minutes: Optional[float] = None, synthetic_worlds: int = 4, extra_sizes: list[list[int]] = (),
-                    teacher_cache: Optional[str] = None, name: str = "finetune", width: int = RECORDED_WIDTH,
-                    overrides: list[str] = ()) -> TrainConfig:
+                    minutes: Optional[float] = None, synthetic_worlds: int = 4,
+                    extra_sizes: Sequence[Sequence[int]] = (), teacher_cache: Optional[str] = None,
+                    name: str = "finetune", width: int = RECORDED_WIDTH, overrides: Sequence[str] = ()) -> TrainConfig:
     """``base`` turned into the fine-tune of ``init_from`` on ``sources`` (see the module docstring).
 
     ``steps`` / ``minutes``: the budget (at least one); with ``minutes`` alone the step count is unbounded and

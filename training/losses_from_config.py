@@ -107,6 +107,18 @@ class View:
         assert self.flows_s_t is not None
         return self.flows_s_t[0]
 
+    @property
+    def pose(self) -> torch.Tensor:
+        """``T_s_t``: every view has one when a pose-dependent term runs (``LossAssembler.build_views``)."""
+        assert self.T_s_t is not None
+        return self.T_s_t
+
+    @property
+    def source_depth(self) -> torch.Tensor:
+        """``depth_s``: every temporal view has one."""
+        assert self.depth_s is not None
+        return self.depth_s
+
     def ok_mask(self) -> torch.Tensor:
         """Bx1x1x1 per-item pose validity (1 everywhere when there is no flag)."""
         ok = self.pose_ok if self.pose_ok is not None else torch.ones(self.target.shape[0], device=self.target.device)
@@ -188,7 +200,7 @@ def term_photometric(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
             depth_up = upsample_to(depth, (h, w))
             warped, valid = [], []
             for v in views:
-                wimg, val = warp_rigid(v.source, depth_up, v.T_s_t, ctx.K)
+                wimg, val = warp_rigid(v.source, depth_up, v.pose, ctx.K)
                 warped.append(wimg)
                 valid.append(val * v.ok_mask())
             if c.min_reprojection:
@@ -212,12 +224,14 @@ def term_depth_smoothness(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
     values = []
     for t in ctx.targets():
         image = ctx.images[:, t]
-        total = None
+        total: Optional[torch.Tensor] = None
         depths = ctx.out.depths[t][:n]
         for k, depth in enumerate(depths):
-            img_k = upsample_to(image, tuple(depth.shape[-2:])) if depth.shape[-2:] != image.shape[-2:] else image
+            img_k = upsample_to(image, (depth.shape[-2], depth.shape[-1])) if depth.shape[-2:] != image.shape[-2:] \
+                else image
             s = edge_aware_smoothness(1.0 / depth, img_k, edge_weight=c.edge_weight) / (2**k)
             total = s if total is None else total + s
+        assert total is not None  # depths holds at least one scale
         values.append(total / len(depths))
     return _mean(values, ctx.images)
 
@@ -231,8 +245,10 @@ def term_flow_photometric(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
         mask = ctx.visible(v, c.occlusion, c.fb_alpha1, c.fb_alpha2, c.range_threshold)
         if mask is not None:
             ctx.keep("flow_visible", mask)
+        flows_t_s = v.flows_t_s
+        assert flows_t_s is not None  # a flow term runs only with the flow decoder (LossAssembler.check)
         per_scale = [flow_photometric_loss(v.target, v.source, upsample_flow(f, (h, w)), mask, alpha=c.ssim_alpha)
-                     for f in v.flows_t_s[: max(1, c.scales)]]
+                     for f in flows_t_s[: max(1, c.scales)]]
         values.append(torch.stack(per_scale).mean())
     return _mean(values, ctx.images)
 
@@ -267,8 +283,10 @@ def term_flow_distillation(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
     c = cfg.flow_distillation
     values = []
     for v in ctx.temporal():
-        known = torch.isfinite(v.teacher_t_s).all(1, keepdim=True).to(v.flow_t_s.dtype)  # NaN: no teacher flow
-        t_s, s_t = torch.nan_to_num(v.teacher_t_s), torch.nan_to_num(v.teacher_s_t)
+        teacher_t_s, teacher_s_t = v.teacher_t_s, v.teacher_s_t
+        assert teacher_t_s is not None and teacher_s_t is not None  # build_views sets them for this term
+        known = torch.isfinite(teacher_t_s).all(1, keepdim=True).to(v.flow_t_s.dtype)  # NaN: no teacher flow
+        t_s, s_t = torch.nan_to_num(teacher_t_s), torch.nan_to_num(teacher_s_t)
         conf = teacher_confidence(t_s, s_t, c.fb_alpha1, c.fb_alpha2) * known
         ctx.keep("teacher_confidence", conf)
         values.append(flow_distillation_loss(v.flow_t_s, t_s, conf, q=c.q))
@@ -331,7 +349,7 @@ def term_depth_supervised(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
 
 
 def term_depth_reprojection(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
-    return _mean([depth_reprojection_loss(v.depths_t[0], v.depth_s, v.T_s_t, ctx.K, mask=v.ok_mask().expand_as(
+    return _mean([depth_reprojection_loss(v.depths_t[0], v.source_depth, v.pose, ctx.K, mask=v.ok_mask().expand_as(
         v.depths_t[0])) for v in ctx.temporal()], ctx.images)
 
 
@@ -350,7 +368,7 @@ def term_rigid_flow_consistency(ctx: LossContext, cfg: LossesConfig) -> torch.Te
     c = cfg.rigid_flow_consistency
     values = []
     for v in ctx.temporal():
-        rigid, _ = rigid_flow(v.depths_t[0], v.T_s_t, ctx.K)
+        rigid, _ = rigid_flow(v.depths_t[0], v.pose, ctx.K)
         optical = v.flow_t_s
         if c.teacher == "rigid":
             rigid = rigid.detach()
@@ -370,7 +388,7 @@ def term_epipolar(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
     for v in ctx.temporal():
         vis = ctx.visible(v, c.occlusion)
         ok = v.ok_mask().expand_as(v.depths_t[0])
-        values.append(epipolar_loss(v.flow_t_s, v.T_s_t, ctx.K, mask=ok if vis is None else vis * ok,
+        values.append(epipolar_loss(v.flow_t_s, v.pose, ctx.K, mask=ok if vis is None else vis * ok,
                                     robust=c.robust, eps=c.eps))
     return _mean(values, ctx.images)
 
@@ -379,7 +397,7 @@ def term_adaptive_photometric(ctx: LossContext, cfg: LossesConfig) -> torch.Tens
     """GLNet: per-pixel min of the rigid-warp and flow-warp photometric errors (full resolution)."""
     values = []
     for v in ctx.temporal():
-        rigid_w, rigid_valid = warp_rigid(v.source, v.depths_t[0], v.T_s_t, ctx.K)
+        rigid_w, rigid_valid = warp_rigid(v.source, v.depths_t[0], v.pose, ctx.K)
         flow_w, flow_valid = warp_by_flow(v.source, v.flow_t_s)
         values.append(adaptive_photometric_loss(v.target, rigid_w, flow_w, rigid_valid * v.ok_mask(), flow_valid,
                                                 alpha=cfg.adaptive_photometric.ssim_alpha))
@@ -392,13 +410,13 @@ def term_cross_weighted(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
     c = cfg.cross_weighted
     values = []
     for v in ctx.temporal():
-        rigid, _ = rigid_flow(v.depths_t[0], v.T_s_t, ctx.K)
+        rigid, _ = rigid_flow(v.depths_t[0], v.pose, ctx.K)
         rigid_w, rigid_valid = warp_by_flow(v.source, rigid)
         flow_w, flow_valid = warp_by_flow(v.source, v.flow_t_s)
         loss_o = photometric_error(flow_w, v.target, c.ssim_alpha)
         loss_d = photometric_error(rigid_w, v.target, c.ssim_alpha)
-        epi_o = epipolar_error_map(v.flow_t_s, v.T_s_t, ctx.K)
-        epi_d = epipolar_error_map(rigid, v.T_s_t, ctx.K)
+        epi_o = epipolar_error_map(v.flow_t_s, v.pose, ctx.K)
+        epi_d = epipolar_error_map(rigid, v.pose, ctx.K)
         vis = ctx.visible(v, "learned" if v.learned_visible is not None else "range")
         valid = rigid_valid * flow_valid * v.ok_mask() * (1.0 if vis is None else vis)
         values.append(adaptive_cross_weighted_loss(loss_o, loss_d, epi_o, epi_d, lambda_ed=c.lambda_ed,
@@ -412,7 +430,7 @@ def term_icp(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
     values = []
     for v in ctx.temporal():
         ok = v.ok_mask().expand_as(v.depths_t[0])
-        values.append(icp_loss(v.depths_t[0], v.depth_s, v.T_s_t, ctx.K, valid_t=ok, association=c.association,
+        values.append(icp_loss(v.depths_t[0], v.source_depth, v.pose, ctx.K, valid_t=ok, association=c.association,
                                iterations=c.iterations, num_points=c.num_points, transform_weight=c.transform_weight,
                                residual_weight=c.residual_weight, generator=ctx.generator))
     return _mean(values, ctx.images)
@@ -424,7 +442,7 @@ def term_multiview_3d(ctx: LossContext, cfg: LossesConfig) -> torch.Tensor:
     for v in ctx.temporal():
         vis = ctx.visible(v, c.occlusion)
         ok = v.ok_mask().expand_as(v.depths_t[0])
-        values.append(multiview_structure_loss(v.depths_t[0], v.depth_s, v.flow_t_s, v.T_s_t, ctx.K,
+        values.append(multiview_structure_loss(v.depths_t[0], v.source_depth, v.flow_t_s, v.pose, ctx.K,
                                                mask=ok if vis is None else vis * ok, relative=c.relative))
     return _mean(values, ctx.images)
 

@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 import cv2
 import numpy as np
@@ -47,7 +47,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from depth_pose_ros.data.clips import ClipDataset
 from depth_pose_ros.data.frame import Frame
-from depth_pose_ros.data.source import open_source, skipped_summary
+from depth_pose_ros.data.source import FrameSource, open_source, skipped_summary
 from depth_pose_ros.geometry.camera import scale_intrinsics
 from depth_pose_ros.geometry.two_view_config import TwoViewConfig
 from depth_pose_ros.nets.checkpoint import load_model, save_model
@@ -73,6 +73,9 @@ from training.geometry_teacher import TeacherDepth
 from training.losses_from_config import LossAssembler, LossResult
 from training.periodic_eval import HeldOut, append_jsonl, evaluate, load_heldout
 from training.state import TrainerState, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 class NonFiniteLossError(RuntimeError):
@@ -159,7 +162,7 @@ class ResumableSampler(DistributedSampler):
         self.set_epoch(epoch)
         self.start = int(start)
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
+    def __iter__(self) -> Iterator[tuple[int, int] | tuple[int, int, int]]:
         indices = list(super().__iter__())
         for k, i in enumerate(indices[self.start:], start=self.start):
             if self.num_sizes > 1:
@@ -183,7 +186,7 @@ def build_dataset(cfg: TrainConfig, channels: int, cache: bool = True) -> Augmen
             if not spec.startswith("synthetic"):
                 opts.setdefault("stereo", True)
         try:
-            source = open_source(src_cfg.spec, **opts)
+            source: FrameSource | CachedSource = open_source(src_cfg.spec, **opts)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"data.train[{i}] ({src_cfg.spec}): {exc}") from None
         if cache and (src_cfg.spec.startswith("synthetic") or src_cfg.width > 0):
@@ -308,13 +311,13 @@ class TrainStep(nn.Module):
             # Never warp with a non-finite depth/flow/pose: grid_sample's CPU backward can crash on NaN
             # coordinates. A NaN loss wired to every output lets the NaN guard skip the step instead.
             nan_loss = sum(t.sum() for t in tensors) * float("nan")
+            assert isinstance(nan_loss, torch.Tensor)  # a sum of tensor sums: tensors holds the non-finite one
             return LossResult(total=nan_loss, terms={"non_finite_network_output": nan_loss.detach()}, maps={},
                               pose_ok_ratio=0.0)
         result = self.assembler(batch.images, batch.K, out, weights, batch.stereo_images, batch.stereo_T,
                               generator=generator, want_maps=want_maps, step=step, teacher_depth=batch.teacher_depth,
                               teacher_poses=batch.teacher_poses,
-                              teacher_flows=None if batch.teacher_flow_fw is None
-                              else (batch.teacher_flow_fw, batch.teacher_flow_bw), gt_depth=batch.gt_depth)
+                              teacher_flows=batch.teacher_flows, gt_depth=batch.gt_depth)
         d = self.model.cfg.depth
         result.diagnostics.update(depth_diagnostics(torch.cat([x[0] for x in out.depths]), d.min_depth,
                                                     d.max_depth))
@@ -388,7 +391,7 @@ class Trainer:
         self.guard = CollapseGuard(cfg.collapse_guard, self.run_dir)
         self.resumed_from: Optional[Path] = None
         self._resume(resume)
-        self.writer = None
+        self.writer: Optional[SummaryWriter] = None
         self.evals: list[dict[str, Any]] = []
         self.skipped_frames: dict[tuple[str, int], str] = {}  # unreadable frames this rank's loader skipped
 
@@ -416,7 +419,9 @@ class Trainer:
         o = self.cfg.optim
         params = list(self.model.parameters())
         cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
-        return cls(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        # o.betas is typed as a pair; tuple() also takes a list set in code (a wrong length fails in the optimiser)
+        betas = cast("tuple[float, float]", tuple(o.betas))
+        return cls(params, lr=o.lr, betas=betas, weight_decay=o.weight_decay)
 
     @property
     def checkpoint_root(self) -> Path:
@@ -611,8 +616,8 @@ class Trainer:
             w.add_scalar("train/lr", record["lr"], step)
             w.add_scalar("train/grad_norm", grad_norm if math.isfinite(grad_norm) else -1.0, step)
             w.add_scalar("train/pose_ok_ratio", result.pose_ok_ratio, step)
-            for k, v in result.diagnostics.items():
-                w.add_scalar(f"train/{k}", v, step)
+            for k, value in result.diagnostics.items():
+                w.add_scalar(f"train/{k}", value, step)
             w.add_scalar("train/nan_skipped", self.state.nan_skipped, step)
             w.add_scalar("time/step_s", seconds, step)
         if self.writer is not None and result.maps:
@@ -621,6 +626,8 @@ class Trainer:
     def _log_images(self, maps: dict[str, torch.Tensor], step: int) -> None:
         from depth_pose_ros.utils.viz import colorize_depth, flow_to_color
 
+        writer = self.writer
+        assert writer is not None  # _log calls this only with a writer
         for name, x in maps.items():
             x = x[0]
             if name == "depth":
@@ -635,7 +642,7 @@ class Trainer:
                 top = float(np.percentile(m, 99)) if m.size else 1.0
                 img = (np.clip(m / max(top, 1e-6), 0, 1) * 255).astype(np.uint8)
                 img = np.repeat(img[..., None], 3, axis=2)
-            self.writer.add_image(f"panels/{name}", img, step, dataformats="HWC")
+            writer.add_image(f"panels/{name}", img, step, dataformats="HWC")
 
     def save(self) -> Path:
         """Write a training checkpoint of the current step (rank 0) and return its directory."""
