@@ -345,7 +345,7 @@ class ClipSource(Protocol):
 class AugmentedClips(Dataset):
     """Clips of one or more ``ClipDataset`` turned into training samples (:func:`make_sample`).
 
-    Indexed by ``(index, epoch)`` pairs (what :class:`training.train.ResumableSampler` yields) so the
+    Indexed by ``(index, epoch)`` pairs (what :class:`training.dataset.ResumableSampler` yields) so the
     augmentation of a sample depends only on (seed, epoch, index); a plain int means epoch 0.
     """
 

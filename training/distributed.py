@@ -5,7 +5,7 @@
 :func:`init_distributed` reads them and joins the process group (``gloo`` on CPU, ``nccl`` on CUDA).
 Without those variables everything degrades to a single process with the same code path.
 
-Each rank reads a disjoint shard of every epoch (``training.train.ResumableSampler``, a
+Each rank reads a disjoint shard of every epoch (``training.dataset.ResumableSampler``, a
 ``DistributedSampler``), computes its loss, and DDP averages the gradients during ``backward`` so
 every rank applies the same update: parameters stay identical without ever being re-broadcast.
 """

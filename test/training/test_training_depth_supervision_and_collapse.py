@@ -15,8 +15,9 @@ from depth_pose_ros.losses.geometric import scale_invariant_log_loss
 from training.augment import AugmentConfig, collate_samples, make_sample
 from training.collapse_guard import LAST_GOOD, CollapseGuard, DepthCollapseError, depth_diagnostics
 from training.config import CollapseGuardConfig, LossesConfig
+from training.dataset import CachedSource, shrink_frame
 from training.losses_from_config import TERMS, LossAssembler
-from training.train import CachedSource, Trainer, shrink_frame
+from training.train import Trainer
 
 SPEC = "synthetic:seed=3,length=3,height=64,width=96"
 
@@ -162,7 +163,7 @@ def test_each_batch_is_drawn_at_one_of_the_configured_sizes(tmp_path) -> None:
     from torch.utils.data import DataLoader
 
     from training.augment import collate_samples as collate
-    from training.train import ResumableSampler, build_dataset
+    from training.dataset import ResumableSampler, build_dataset
 
     cfg = tiny_config("synthetic_hour_teacher_flow", "data.teacher.size_factor=0", "two_view_flow=dis",
                       "losses.depth_teacher.weight=0", "losses.flow_distillation.weight=0",

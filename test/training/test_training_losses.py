@@ -16,7 +16,8 @@ from depth_pose_ros.nets.model import ClipOutput, FlowOutput
 from training.augment import AugmentConfig, make_sample
 from training.config import MODULE_GROUPS, LossesConfig, load_train_config, method_configs
 from training.losses_from_config import TERMS, LossAssembler
-from training.train import Trainer, stage_at, stages_of, trainable_groups
+from training.schedule import stage_at, stages_of, trainable_groups
+from training.train import Trainer
 
 METHODS = [p.stem for p in method_configs()]
 

@@ -16,8 +16,9 @@ from torch.utils.data import DataLoader
 from depth_pose_ros.data.kitti_odometry import read_kitti_calib
 from training.augment import collate_samples
 from training.config import SourceConfig, load_train_config
+from training.dataset import ResumableSampler, build_dataset
 from training.periodic_eval import load_heldout
-from training.train import ResumableSampler, Trainer, build_dataset
+from training.train import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
 BAD = 2
