@@ -1,5 +1,10 @@
 """`depth-pose eval {depth,pose,flow}`: evaluate saved outputs (or classical flow) against GT.
 
+This module parses the arguments, picks what is scored (builds the Estimator, reads the folders), prints
+and writes the numbers; the scoring itself is in the eval layer: ``eval.stereo_depth`` (``--stereo``),
+``eval.saved_predictions`` (depth folders, prediction files), ``eval.kitti_flow_eval`` (flow) and
+``eval.pose_metrics.evaluate_trajectory_files`` (pose).
+
 Prints a table to stdout and, with ``--json PATH``, writes every number (NaN as null) for scripts
 and benchmark pages. Networks run only for ``eval flow --checkpoint`` (learned flow) and
 ``eval depth --stereo`` (the streaming Estimator scored against a stereo pseudo ground truth, for
@@ -21,10 +26,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from depth_pose_ros.utils.json_output import jsonable as _jsonable
-
-FLOW_PRED_SUFFIXES = (".npy", ".png")
-DEPTH_SUFFIXES = (".npy", ".png")
-
 
 # ----------------------------------------------------------------------------------------------
 # output helpers
@@ -86,28 +87,12 @@ def _print_dict(d: dict) -> None:
 # eval pose
 # ----------------------------------------------------------------------------------------------
 def run_pose(args: argparse.Namespace) -> int:
-    from depth_pose_ros.data.trajectory_io import associate, read_trajectory
-    from depth_pose_ros.eval.pose_metrics import pose_summary
+    from depth_pose_ros.eval.pose_metrics import evaluate_trajectory_files
 
-    pred_stamps, pred = read_trajectory(args.pred, args.pred_format)
-    gt_stamps, gt = read_trajectory(args.gt, args.gt_format)
-    counts = {"num_pred_poses": len(pred), "num_gt_poses": len(gt)}
-    if pred_stamps is not None and gt_stamps is not None:
-        ia, ib = associate(pred_stamps, gt_stamps, args.max_dt)
-        if len(ia) < 2:
-            raise ValueError(
-                f"only {len(ia)} poses of {args.pred} match {args.gt} within --max-dt {args.max_dt} s"
-            )
-        pred, gt = pred[ia], gt[ib]
-        matching = f"timestamps (max_dt {args.max_dt} s): {len(ia)} of {len(pred_stamps)} pred poses"
-    else:
-        if len(pred) != len(gt):
-            raise ValueError(
-                f"{args.pred} has {len(pred)} poses but {args.gt} has {len(gt)}; without timestamps on both "
-                "sides poses are matched by line, so the counts must agree"
-            )
-        matching = "by line (frame-aligned)"
-    summary = pose_summary(pred, gt, rpe_delta=args.rpe_delta, scale_alignment=args.scale_alignment)
+    counts, matching, summary = evaluate_trajectory_files(
+        args.pred, args.gt, pred_format=args.pred_format, gt_format=args.gt_format, max_dt=args.max_dt,
+        rpe_delta=args.rpe_delta, scale_alignment=args.scale_alignment,
+    )
     print(f"pose: {args.pred} vs {args.gt}, matched {matching}")
     _print_dict(summary)
     _write_json(
@@ -121,38 +106,10 @@ def run_pose(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------------
 # eval depth
 # ----------------------------------------------------------------------------------------------
-def _by_stem(folder: Path, suffixes: tuple[str, ...], what: str) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{what} directory not found: {folder}")
-    files: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.suffix.lower() in suffixes and p.is_file():
-            if p.stem in files:
-                raise ValueError(f"{what}: both {files[p.stem].name} and {p.name} in {folder}; keep one")
-            files[p.stem] = p
-    if not files:
-        raise ValueError(f"{what}: no {'/'.join(suffixes)} files in {folder}")
-    return files
-
-
-def _read_depth(path: Path, png_scale: float) -> Any:
-    """HxW metres from .npy (float metres) or a 16-bit PNG holding ``metres * png_scale``."""
-    import numpy as np
-
-    from depth_pose_ros.data.source import read_depth_png
-
-    if path.suffix.lower() == ".png":
-        return read_depth_png(path, png_scale)
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read depth .npy {path}: {exc}") from None
-    return arr  # shape checked by depth_metrics (HxW, 1xHxW or HxWx1)
-
-
 def run_depth(args: argparse.Namespace) -> int:
-    from depth_pose_ros.data.source import FRAME_READ_ERRORS, skipped_summary
-    from depth_pose_ros.eval.depth_metrics import DEPTH_METRIC_KEYS, DepthMetricAccumulator
+    from depth_pose_ros.data.source import skipped_summary
+    from depth_pose_ros.eval.depth_metrics import DEPTH_METRIC_KEYS
+    from depth_pose_ros.eval.saved_predictions import DEPTH_SUFFIXES, by_stem, evaluate_depth_files
 
     if args.stereo:
         return run_depth_stereo(args)
@@ -162,8 +119,8 @@ def run_depth(args: argparse.Namespace) -> int:
         raise ValueError("--checkpoint / --set run a model for --stereo only; with --gt, give saved --pred files")
     args.min_depth = 1e-3 if args.min_depth is None else args.min_depth
     args.max_depth = 80.0 if args.max_depth is None else args.max_depth
-    preds = _by_stem(Path(args.pred), DEPTH_SUFFIXES, "--pred")
-    gts = _by_stem(Path(args.gt), DEPTH_SUFFIXES, "--gt")
+    preds = by_stem(Path(args.pred), DEPTH_SUFFIXES, "--pred")
+    gts = by_stem(Path(args.gt), DEPTH_SUFFIXES, "--gt")
     common = sorted(set(preds) & set(gts))
     if not common:
         raise ValueError(f"no file stem is shared by --pred {args.pred} and --gt {args.gt}")
@@ -171,26 +128,14 @@ def run_depth(args: argparse.Namespace) -> int:
     if missing:
         print(f"warning: {len(missing)} GT files have no prediction (e.g. {missing[0]})", file=sys.stderr)
 
-    acc = DepthMetricAccumulator(
-        median_scale=not args.no_median_scale, garg_crop=args.garg_crop,
-        min_depth=args.min_depth, max_depth=args.max_depth,
+    res = evaluate_depth_files(
+        common, preds, gts, png_scale=args.png_scale, median_scale=not args.no_median_scale,
+        garg_crop=args.garg_crop, min_depth=args.min_depth, max_depth=args.max_depth,
     )
-    rows, per_image, skipped = [], [], []
-    for stem in common:
-        try:
-            pred, gt = _read_depth(preds[stem], args.png_scale), _read_depth(gts[stem], args.png_scale)
-        except FRAME_READ_ERRORS as exc:  # one corrupt file: skip the image, report it at the end
-            skipped.append((stem, str(exc)))
-            continue
-        try:
-            m = acc.add(pred, gt)
-        except ValueError as exc:
-            raise ValueError(f"{stem} ({preds[stem]} vs {gts[stem]}): {exc}") from None
-        per_image.append({"name": stem, **m})
-        rows.append([stem, *(m[k] for k in DEPTH_METRIC_KEYS), m["scale"]])
+    per_image, skipped, summary = res.per_image, res.skipped, res.summary
     if not per_image:
         raise ValueError(f"no readable pair of --pred {args.pred} and --gt {args.gt} ({skipped_summary(skipped)})")
-    summary = acc.summary()
+    rows = [[m["name"], *(m[k] for k in DEPTH_METRIC_KEYS), m["scale"]] for m in per_image]
     rows.append(["mean", *(summary[k] for k in DEPTH_METRIC_KEYS), summary["scale_mean"]])
     _print_table(["image", *DEPTH_METRIC_KEYS, "scale"], rows)
     if not args.no_median_scale:
@@ -219,20 +164,19 @@ def _stereo_pseudo_gt_config(args: argparse.Namespace) -> Any:
 def run_depth_stereo(args: argparse.Namespace) -> int:
     """``eval depth --stereo SEQ``: score a model's depth (the streaming Estimator over the sequence, or
     saved ``--pred`` files named by frame number) against an SGBM pseudo ground truth of every
-    ``--every``-th frame, with a constant depth map scored on the same pixels beside it.
+    ``--every``-th frame, with a constant depth map scored on the same pixels beside it
+    (``eval.stereo_depth.evaluate_stereo_depth``).
 
     The Estimator sees every selected frame (its recurrent state and odometry depend on the history),
     but only the scored frames pay for stereo matching.
     """
     import time
 
-    import cv2
-    import numpy as np
-
     from depth_pose_ros.data.source import open_source
-    from depth_pose_ros.eval.depth_metrics import DEPTH_METRIC_KEYS, DepthMetricAccumulator
-    from depth_pose_ros.eval.stereo_pseudo_gt import config_dict, constant_depth_like, stereo_pseudo_gt
-    from depth_pose_ros.geometry.registration import EDGE_RATIO, register_depth
+    from depth_pose_ros.eval.depth_metrics import DEPTH_METRIC_KEYS
+    from depth_pose_ros.eval.saved_predictions import DEPTH_SUFFIXES, by_stem, read_depth_file
+    from depth_pose_ros.eval.stereo_depth import evaluate_stereo_depth
+    from depth_pose_ros.eval.stereo_pseudo_gt import config_dict
 
     if args.gt:
         raise ValueError("--stereo builds the ground truth itself: drop --gt")
@@ -254,10 +198,16 @@ def run_depth_stereo(args: argparse.Namespace) -> int:
     if not getattr(source, "has_stereo", False):
         raise ValueError(f"--stereo {args.stereo}: the source has no stereo partner images")
 
-    estimator, preds, model = None, {}, ""
+    estimator, read_pred, model = None, None, ""
     if args.pred:
-        preds = _by_stem(Path(args.pred), DEPTH_SUFFIXES, "--pred")
+        preds = by_stem(Path(args.pred), DEPTH_SUFFIXES, "--pred")
         model = f"pred:{args.pred}"
+
+        def read_pred(frame: Any) -> Any:
+            name = f"{frame.index:06d}"
+            if name not in preds:
+                raise FileNotFoundError(f"--pred {args.pred}: no {name}.npy or {name}.png for frame {frame.index}")
+            return read_depth_file(preds[name], args.png_scale)
     else:
         from depth_pose_ros.pipeline.factory import build_estimator
 
@@ -266,63 +216,17 @@ def run_depth_stereo(args: argparse.Namespace) -> int:
     if args.save_gt:
         Path(args.save_gt).mkdir(parents=True, exist_ok=True)
 
-    opts = {"median_scale": True, "min_depth": args.min_depth, "max_depth": args.max_depth}
-    acc, const = DepthMetricAccumulator(**opts), DepthMetricAccumulator(**opts)
-    rows, per_image = [], []
-    t_model = t_gt = 0.0
-    interp = cv2.INTER_NEAREST if args.upsample == "nearest" else cv2.INTER_LINEAR
-    # registration: edge-aware (linear in inverse depth off edges) or, for "nearest", nearest everywhere
-    edge_ratio = 1.0 + 1e-9 if args.upsample == "nearest" else EDGE_RATIO
-    streamed = 0
-    for i, frame in enumerate(source):  # unreadable frames are skipped by the source (source.skipped)
-        streamed = i + 1
-        scored = i % args.every == 0
-        name = f"{frame.index:06d}"
-        if estimator is not None:
-            t0 = time.perf_counter()
-            result = estimator.step(frame.image, frame.K, frame.stamp, frame.stereo_image, frame.stereo_baseline,
-                                    distortion=frame.distortion)
-            t_model += time.perf_counter() - t0
-            pred = result.depth
-        elif scored:
-            if name not in preds:
-                raise FileNotFoundError(f"--pred {args.pred}: no {name}.npy or {name}.png for frame {frame.index}")
-            pred = _read_depth(preds[name], args.png_scale)
-        if not scored:
-            continue
-        if frame.stereo_image is None or frame.stereo_baseline is None:
-            raise ValueError(f"frame {frame.index} of {args.stereo} has no stereo image")
-        t0 = time.perf_counter()
-        gt = stereo_pseudo_gt(frame.image, frame.stereo_image, float(frame.K[0, 0]), float(frame.stereo_baseline),
-                              cfg)
-        t_gt += time.perf_counter() - t0
-        h, w = gt.depth.shape
-        pred = np.asarray(pred, dtype=np.float32)
-        if estimator is not None:  # registered to the camera image through the exact K maps (a crop included)
-            pred = register_depth(pred, result.K, frame.K, (h, w), edge_ratio=edge_ratio)
-        elif pred.shape[:2] != (h, w):
-            pred = cv2.resize(pred, (w, h), interpolation=interp)
-        has_gt = gt.depth > 0
-        # the prediction's coverage: fraction of the pseudo-GT pixels where it has depth
-        pred_coverage = float((pred > 0)[has_gt].mean()) if has_gt.any() else 0.0
-        gt.depth[~(pred > 0)] = 0.0  # unknown predictions (0: e.g. outside the network's crop) are not scored
-        if args.save_gt:  # what was scored
-            mm = np.clip(np.round(gt.depth * 1000.0), 0, 65535).astype(np.uint16)
-            cv2.imwrite(str(Path(args.save_gt) / f"{name}.png"), mm)
-        try:
-            m = acc.add(pred, gt.depth)
-        except ValueError as exc:
-            raise ValueError(f"frame {frame.index}: {exc}") from None
-        c = const.add(constant_depth_like(gt), gt.depth)
-        per_image.append({"frame": frame.index, "coverage": gt.coverage, "pred_coverage": pred_coverage,
-                          "rejected": gt.rejected, "size": [h, w], **m,
-                          "constant": c})
-        rows.append([name, gt.coverage, *(m[k] for k in STEREO_TABLE_KEYS), m["scale"],
-                     *(c[k] for k in STEREO_TABLE_KEYS)])
+    res = evaluate_stereo_depth(
+        source, cfg, estimator=estimator, read_pred=read_pred, every=args.every, upsample=args.upsample,
+        save_gt=Path(args.save_gt) if args.save_gt else None, source_label=str(args.stereo),
+    )
+    per_image = res.per_image
     if not per_image:
         raise ValueError(f"--stereo {args.stereo}: no frame selected (check --frames)")
-    summary, csum = acc.summary(), const.summary()
-    coverage = float(np.mean([p["coverage"] for p in per_image]))
+    summary, csum = res.summary, res.constant
+    rows = [[f"{p['frame']:06d}", p["coverage"], *(p[k] for k in STEREO_TABLE_KEYS), p["scale"],
+             *(p["constant"][k] for k in STEREO_TABLE_KEYS)] for p in per_image]
+    coverage = res.coverage_mean
     rows.append(["mean", coverage, *(summary[k] for k in STEREO_TABLE_KEYS), summary["scale_mean"],
                  *(csum[k] for k in STEREO_TABLE_KEYS)])
     wall = time.perf_counter() - t_start
@@ -333,15 +237,17 @@ def run_depth_stereo(args: argparse.Namespace) -> int:
                  rows)
     print("model:    " + "  ".join(f"{k} {summary[k]:.4f}" for k in DEPTH_METRIC_KEYS))
     print("constant: " + "  ".join(f"{k} {csum[k]:.4f}" for k in DEPTH_METRIC_KEYS))
-    print(f"time: {wall:.1f} s (model {t_model:.1f} s over {streamed} frames, pseudo GT {t_gt:.1f} s)")
+    print(f"time: {wall:.1f} s (model {res.model_s:.1f} s over {res.frames_streamed} frames, "
+          f"pseudo GT {res.pseudo_gt_s:.1f} s)")
     _report_skipped(source.skipped)
     _write_json(args.json, {
         "task": "depth_stereo", "source": str(args.stereo), "model": model,
         "frames": [p["frame"] for p in per_image], "every": args.every, "upsample": args.upsample,
         "pseudo_gt": config_dict(cfg), "coverage_mean": coverage,
-        "pred_coverage_mean": float(np.mean([p["pred_coverage"] for p in per_image])),
+        "pred_coverage_mean": res.pred_coverage_mean,
         "summary": summary, "constant": csum, "per_image": per_image,
-        "timing_s": {"wall": wall, "model": t_model, "pseudo_gt": t_gt, "frames_streamed": streamed},
+        "timing_s": {"wall": wall, "model": res.model_s, "pseudo_gt": res.pseudo_gt_s,
+                     "frames_streamed": res.frames_streamed},
         "skipped_frames": skipped_records(source.skipped),
     })
     return 0
@@ -359,40 +265,21 @@ def _learned_flow(checkpoint: str) -> Callable[[Any, Any], Any]:
     return estimator.flow_between
 
 
-def _read_pred_flow(path: Path) -> Any:
-    """HxWx2 predicted flow from ``.npy`` or a KITTI flow PNG (pixels the PNG marks invalid read as
-    zero flow: a prediction should cover every pixel)."""
-    import numpy as np
-
-    from depth_pose_ros.data.kitti_flow import read_kitti_flow_png
-
-    if path.suffix.lower() == ".png":
-        return read_kitti_flow_png(path)[0]
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read flow .npy {path}: {exc}") from None
-    if arr.ndim != 3 or arr.shape[2] != 2:
-        raise ValueError(f"{path}: expected HxWx2 flow (dx, dy), got shape {arr.shape}")
-    return arr
-
-
 def run_flow(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from depth_pose_ros.data.kitti_flow import KittiFlow2015, read_kitti_flow_png
-    from depth_pose_ros.data.source import FRAME_READ_ERRORS, skipped_summary
-    from depth_pose_ros.eval.flow_metrics import FlowMetricAccumulator, resize_flow
+    from depth_pose_ros.data.kitti_flow import KittiFlow2015
+    from depth_pose_ros.eval.kitti_flow_eval import evaluate_kitti_flow
+    from depth_pose_ros.eval.saved_predictions import FLOW_PRED_SUFFIXES, by_stem
     from depth_pose_ros.utils.paths import data_root
 
     data = KittiFlow2015(Path(args.data) if args.data else data_root() / "kitti_flow_2015", occ=True)
 
-    preds: dict[str, Path] = {}
+    predict: Optional[Callable[[Any, Any], Any]] = None
+    preds: Optional[dict[str, Path]] = None
     if args.checkpoint:
         predict = _learned_flow(args.checkpoint)
         method = f"checkpoint:{args.checkpoint}"
     elif args.pred_dir:
-        preds = _by_stem(Path(args.pred_dir), FLOW_PRED_SUFFIXES, "--pred-dir")
+        preds = by_stem(Path(args.pred_dir), FLOW_PRED_SUFFIXES, "--pred-dir")
         missing = [n for n in data.names if n not in preds]
         if missing:
             raise FileNotFoundError(f"--pred-dir {args.pred_dir}: no {missing[0]}.npy or {missing[0]}.png "
@@ -406,44 +293,22 @@ def run_flow(args: argparse.Namespace) -> int:
 
         method = f"dis-{args.preset}"
 
-    acc, zero = FlowMetricAccumulator(), FlowMetricAccumulator()
-    rows, per_image, skipped = [], [], []
+    res = evaluate_kitti_flow(data, predict=predict, pred_files=preds)
+    per_image, summary, zsum = res.per_image, res.summary, res.zero_flow
     nan = float("nan")
-    for i, name in enumerate(data.names):  # e.g. 000000_10
-        try:
-            if args.pred_dir:  # no need to decode the images
-                gt, valid = read_kitti_flow_png(data.flow_dir / f"{name}.png")
-                flow = _read_pred_flow(preds[name])
-            else:
-                pair = data[i]
-                gt, valid = pair.flow, pair.valid
-            noc = read_kitti_flow_png(data.dir / "flow_noc" / f"{name}.png")[1] if data.has_noc else None
-        except FRAME_READ_ERRORS as exc:  # one corrupt file: skip the pair, report it at the end
-            skipped.append((name, str(exc)))
-            continue
-        if not args.pred_dir:
-            flow = predict(pair.image1, pair.image2)
-        if flow.shape[:2] != gt.shape[:2]:
-            flow = resize_flow(flow, gt.shape[:2])
-        m = acc.add(flow, gt, valid, noc)
-        z = zero.add(np.zeros_like(gt), gt, valid, noc)
-        per_image.append({"name": name, **m, "zero_flow_epe": z["epe"], "zero_flow_fl_all": z["fl_all"]})
-        rows.append([name, m["epe"], m["fl_all"], m.get("epe_noc", nan), m.get("fl_noc", nan),
-                     z["epe"], z["fl_all"]])
-    if not per_image:
-        raise ValueError(f"no readable KITTI 2015 pair in {data.dir} ({skipped_summary(skipped)})")
-    summary, zsum = acc.summary(), zero.summary()
+    rows = [[m["name"], m["epe"], m["fl_all"], m.get("epe_noc", nan), m.get("fl_noc", nan),
+             m["zero_flow_epe"], m["zero_flow_fl_all"]] for m in per_image]
     rows.append(["mean (EPE per image, Fl pooled)", summary["epe"], summary["fl_all"],
                  summary.get("epe_noc", nan), summary.get("fl_noc", nan), zsum["epe"], zsum["fl_all"]])
     print(f"flow: {method} on {len(data)} KITTI 2015 pairs in {data.dir}"
           + ("" if data.has_noc else " (no flow_noc: noc metrics unavailable)"))
     _print_table(["pair", "EPE", "Fl-all%", "EPE-noc", "Fl-noc%", "zero EPE", "zero Fl%"], rows)
-    _report_skipped(skipped)
+    _report_skipped(res.skipped)
     _write_json(args.json, {
         "task": "flow", "method": method, "data": str(data.dir), "has_noc": data.has_noc,
         "headline": "epe = mean of per-image EPE; fl_all = pixel-pooled outlier % (KITTI devkit)",
         "summary": summary, "zero_flow": zsum, "per_image": per_image,
-        "skipped_frames": skipped_records(skipped),
+        "skipped_frames": skipped_records(res.skipped),
     })
     return 0
 

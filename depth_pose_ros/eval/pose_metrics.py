@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from depth_pose_ros.data.trajectory_io import associate, read_trajectory
 from depth_pose_ros.eval.align import Sim3, least_squares_scale, umeyama
 from depth_pose_ros.geometry.pose_error import relative_pose, relative_pose_errors, rotation_error_deg
 from depth_pose_ros.geometry.se3_np import invert_np
@@ -338,3 +339,38 @@ def pose_summary(
         "kitti_num_segments": int(num_segments),
         "scale_alignment": scale_alignment,
     }
+
+
+# ----------------------------------------------------------------------------------------------
+# trajectory files (what `depth-pose eval pose` scores)
+# ----------------------------------------------------------------------------------------------
+def evaluate_trajectory_files(
+    pred_path: str, gt_path: str, *, pred_format: str = "kitti", gt_format: str = "kitti", max_dt: float = 0.02,
+    rpe_delta: int = 10, scale_alignment: str = "sim3",
+) -> tuple[dict, str, dict]:
+    """``(counts, matching, pose_summary)`` of a predicted trajectory file against a ground-truth file.
+
+    Poses are matched by timestamp (within ``max_dt`` s) when both files have them (TUM), else by line,
+    and then the counts must agree. ``counts``: ``num_pred_poses``, ``num_gt_poses`` as read;
+    ``matching`` says how the poses were matched.
+    """
+    pred_stamps, pred = read_trajectory(pred_path, pred_format)
+    gt_stamps, gt = read_trajectory(gt_path, gt_format)
+    counts = {"num_pred_poses": len(pred), "num_gt_poses": len(gt)}
+    if pred_stamps is not None and gt_stamps is not None:
+        ia, ib = associate(pred_stamps, gt_stamps, max_dt)
+        if len(ia) < 2:
+            raise ValueError(
+                f"only {len(ia)} poses of {pred_path} match {gt_path} within --max-dt {max_dt} s"
+            )
+        pred, gt = pred[ia], gt[ib]
+        matching = f"timestamps (max_dt {max_dt} s): {len(ia)} of {len(pred_stamps)} pred poses"
+    else:
+        if len(pred) != len(gt):
+            raise ValueError(
+                f"{pred_path} has {len(pred)} poses but {gt_path} has {len(gt)}; without timestamps on both "
+                "sides poses are matched by line, so the counts must agree"
+            )
+        matching = "by line (frame-aligned)"
+    summary = pose_summary(pred, gt, rpe_delta=rpe_delta, scale_alignment=scale_alignment)
+    return counts, matching, summary
