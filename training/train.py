@@ -508,7 +508,8 @@ class Trainer:
 
             if cfg.max_minutes > 0:  # a time budget: the bar (and its ETA) counts step seconds, not steps
                 bar = tqdm(total=round(60.0 * cfg.max_minutes), initial=round(self.state.train_seconds), unit="s",
-                           dynamic_ncols=True, desc=cfg.method)
+                           dynamic_ncols=True, desc=cfg.method,
+                           bar_format="{l_bar}{bar}| {n:.0f}/{total} s [{elapsed}<{remaining}{postfix}]")
             else:
                 bar = tqdm(total=cfg.steps, initial=self.state.step, dynamic_ncols=True, desc=cfg.method)
         last_loss = float("nan")
@@ -533,7 +534,8 @@ class Trainer:
                 if want_scalars:
                     self._guard(self.guard.observe_step(result.diagnostics, recoveries(self.state.extra)))
                 if bar is not None:
-                    bar.update(seconds if cfg.max_minutes > 0 else 1)
+                    # the last step overshoots the time budget: the bar stops at its total
+                    bar.update(min(seconds, max(0.0, bar.total - bar.n)) if cfg.max_minutes > 0 else 1)
                     bar.set_postfix(step=self.state.step, loss=f"{last_loss:.4f}", skipped=self.state.nan_skipped)
                 if cfg.eval.every and self.state.step % cfg.eval.every == 0:
                     self.run_eval()
