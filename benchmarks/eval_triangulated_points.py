@@ -24,16 +24,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-MIN_DEPTH, MAX_DEPTH = 1.0, 60.0  # the stereo pseudo GT's range (commands/eval.py STEREO_MIN/MAX_DEPTH)
-
-
-def _metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """AbsRel, RMSE (m) and delta<1.25 of already scaled ``pred`` against ``gt`` (1-D, same length)."""
-    ratio = np.maximum(pred / gt, gt / pred)
-    return {"abs_rel": float(np.mean(np.abs(pred - gt) / gt)), "rmse": float(np.sqrt(np.mean((pred - gt) ** 2))),
-            "delta1": float(np.mean(ratio < 1.25))}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sequence", default="06")
@@ -42,7 +32,10 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], help="Estimator setting key=value")
     opts = ap.parse_args()
 
+    from depth_pose_ros.commands.eval import STEREO_MAX_DEPTH as MAX_DEPTH
+    from depth_pose_ros.commands.eval import STEREO_MIN_DEPTH as MIN_DEPTH  # the stereo pseudo GT's range
     from depth_pose_ros.data.source import open_source
+    from depth_pose_ros.eval.depth_metrics import depth_metrics
     from depth_pose_ros.eval.stereo_pseudo_gt import StereoPseudoGTConfig, stereo_pseudo_gt
     from depth_pose_ros.geometry.registration import register_depth
     from depth_pose_ros.pipeline.factory import build_estimator
@@ -81,12 +74,15 @@ def main() -> int:
         return 1
 
     def score(pred_gt: list[tuple[np.ndarray, np.ndarray]], one_scale: bool) -> dict[str, float]:
+        """Mean AbsRel / RMSE / delta<1.25 over frames (``eval.depth_metrics`` on each frame's 1xN pixels):
+        median-scaled per frame, or with one scale for the run (median of every pixel's gt / pred)."""
+        opts = {"min_depth": MIN_DEPTH, "max_depth": MAX_DEPTH}
         if one_scale:
             s = float(np.median(np.concatenate([g / p for p, g in pred_gt])))
-            per = [_metrics(p * s, g) for p, g in pred_gt]
+            per = [depth_metrics(p[None] * s, g[None], median_scale=False, **opts) for p, g in pred_gt]
         else:
-            per = [_metrics(p * (np.median(g) / np.median(p)), g) for p, g in pred_gt]
-        return {k: float(np.mean([m[k] for m in per])) for k in per[0]}
+            per = [depth_metrics(p[None], g[None], median_scale=True, **opts) for p, g in pred_gt]
+        return {k: float(np.mean([m[k] for m in per])) for k in ("abs_rel", "rmse", "delta1")}
 
     const = [(np.ones_like(g), g) for _, _, _, g, _, _ in rows]
     entries = [("triangulated points", [(t, g) for t, _, _, g, _, _ in rows]),
