@@ -43,7 +43,11 @@ class CameraSubscription:
     callback: Callable[[Any], None]
     auto: bool
     subscription: Any = None
-    reliability: Any = None
+
+    @property
+    def reliability(self) -> Any:
+        """The reliability the subscription was created with (None before it exists)."""
+        return None if self.subscription is None else self.subscription.qos_profile.reliability
 
 
 class CameraInputsMixin(NodeHost):
@@ -109,7 +113,6 @@ class CameraInputsMixin(NodeHost):
             self.destroy_subscription(sub.subscription)
         sub.subscription = self.create_subscription(sub.kind, sub.topic, sub.callback, qos,
                                                     qos_overriding_options=QOS_OVERRIDES if overridable else None)
-        sub.reliability = sub.subscription.qos_profile.reliability
         if sub.auto and overridable and self._overridden_reliability(sub.subscription.topic_name):
             sub.auto = False  # the user set this subscription's reliability: not ours to change
         if name == "image":

@@ -199,10 +199,16 @@ def node_follows(node: object, publisher: object, subscriber: str = "depth_pose_
     reliability and they matched. depth_pose_node's ``qos: auto`` starts best effort and re-subscribes
     reliable within a second of seeing a reliable publisher; a message sent during that swap is lost, so
     a test that must not lose one waits for this first. ``node``: any node of this process (graph queries)."""
-    infos = [i for i in node.get_subscriptions_info_by_topic(publisher.topic_name) if i.node_name == subscriber]
-    wanted = publisher.qos_profile.reliability
-    return (bool(infos) and all(i.qos_profile.reliability == wanted for i in infos)
+    return (subscription_reliability(node, publisher.topic_name, subscriber) == publisher.qos_profile.reliability
             and publisher.get_subscription_count() > 0)
+
+
+def subscription_reliability(node: object, topic: str, subscriber: str = "depth_pose_node") -> object:
+    """The reliability policy of ``subscriber``'s subscription(s) on ``topic`` as the graph reports it; None
+    when it has none, or several that differ."""
+    policies = {i.qos_profile.reliability for i in node.get_subscriptions_info_by_topic(topic)
+                if i.node_name == subscriber}
+    return policies.pop() if len(policies) == 1 else None
 
 
 class NodeOutputs:

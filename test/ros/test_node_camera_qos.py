@@ -18,10 +18,17 @@ import numpy as np
 import pytest
 from rclpy.node import Node
 from rclpy.qos import ReliabilityPolicy
-from ros_harness import BackgroundSpin, panning_frames, play_camera, spin_until, start_child
+from ros_harness import (
+    BackgroundSpin,
+    node_follows,
+    panning_frames,
+    play_camera,
+    spin_until,
+    start_child,
+    subscription_reliability,
+)
 from sensor_msgs.msg import CameraInfo, Image
 
-from depth_pose_ros.ros.node_params import NODE_NAME
 from depth_pose_ros.ros.qos import reliable_qos, sensor_data_qos
 from depth_pose_ros.utils.paths import REPO_ROOT
 
@@ -32,11 +39,6 @@ K = np.array([[520.0, 0.0, 320.0], [0.0, 520.0, 240.0], [0.0, 0.0, 1.0]])
 REL, BE = ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT
 PAIRINGS = [(REL, REL), (REL, BE), (BE, REL), (BE, BE)]  # (image, camera_info) publisher reliability
 COUNTERS = ("received", "processed", "dropped", "skipped")
-
-
-def _node_subscription(tester: Node, topic: str):
-    infos = [i for i in tester.get_subscriptions_info_by_topic(topic) if i.node_name == NODE_NAME]
-    return infos[0].qos_profile.reliability if infos else None
 
 
 class _Camera:
@@ -68,13 +70,11 @@ class _Camera:
         info_pub = self.node.create_publisher(CameraInfo, "/camera_info", qos[info_rel])
 
         def followed() -> bool:
-            return (_node_subscription(self.node, "/image") == image_rel
-                    and _node_subscription(self.node, "/camera_info") == info_rel
-                    and image_pub.get_subscription_count() > 0 and info_pub.get_subscription_count() > 0)
+            return node_follows(self.node, image_pub) and node_follows(self.node, info_pub)
 
         assert self.spin_until(followed, 20.0), (
             f"node did not follow the camera's QoS {image_rel.name}/{info_rel.name}: "
-            f"{_node_subscription(self.node, '/image')} / {_node_subscription(self.node, '/camera_info')}"
+            f"{subscription_reliability(self.node, '/image')} / {subscription_reliability(self.node, '/camera_info')}"
             f"\n{self.proc.output()}")
         self.spin_until(lambda: False, 0.5)  # the matched readers are ready on both sides
         before = self.totals()
