@@ -43,8 +43,8 @@ def triangulated_points(result: Result, max_range: float = np.inf) -> np.ndarray
     network depth. Only a step whose pose the geometry measured (status ``ok``) has them; otherwise (first
     frame, low parallax, PnP, constant velocity) the array is empty. The two-view points are in the previous
     camera with a unit baseline; the step's translation length puts them in the published units and
-    ``T_cur_prev`` moves them into the current camera. Points beyond ``max_range`` (m, along the ray's
-    depth) or behind the camera are left out.
+    ``T_cur_prev`` moves them into the current camera. Points farther than ``max_range`` (Euclidean, as
+    the dense cloud's ``cloud.max_range_m``) or behind the camera are left out.
     """
     empty = np.zeros((0, 3), np.float32)
     points = getattr(result.two_view, "points", None)
@@ -55,7 +55,7 @@ def triangulated_points(result: Result, max_range: float = np.inf) -> np.ndarray
     if not np.isfinite(baseline) or baseline <= 0:
         return empty
     xyz = (np.asarray(points, dtype=np.float64) * baseline) @ T[:3, :3].T + T[:3, 3]
-    keep = np.all(np.isfinite(xyz), axis=1) & (xyz[:, 2] > 0) & (xyz[:, 2] <= max_range)
+    keep = np.all(np.isfinite(xyz), axis=1) & (xyz[:, 2] > 0) & (np.linalg.norm(xyz, axis=1) <= max_range)
     return xyz[keep].astype(np.float32)
 
 

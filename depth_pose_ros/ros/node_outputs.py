@@ -20,6 +20,7 @@ frame and needs to know nothing about messages; what goes out, in which frame an
 """
 from __future__ import annotations
 
+import functools
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -269,17 +270,15 @@ class OutputsMixin(ProblemLogMixin):
         if self.tf is not None:
             self.tf.send_static(self._static_transforms(frame, stamp))
 
-    def _output_depth(self, frame: OutputFrame) -> tuple[np.ndarray, np.ndarray, Callable[[], np.ndarray]]:
-        """(depth, its K, colour image of the same size on demand) at the ``output.size``."""
+    def _output_depth(self, frame: OutputFrame, camera_image: Callable[[], np.ndarray]
+                      ) -> tuple[np.ndarray, np.ndarray, Callable[[], np.ndarray]]:
+        """(depth, its K, colour image of the same size on demand) at the ``output.size``; ``camera_image``:
+        the undistorted camera image on demand (the image a camera-size depth is registered to)."""
         result = frame.result
         if self.settings.output_size == "network":
             return result.depth, result.K, lambda: result.image
         depth, K = output_depth(result, frame.K, frame.image.shape[:2], self.settings.output_size)
-
-        def colours() -> np.ndarray:  # the image the depth is registered to: the undistorted camera image
-            return self.estimator.undistort(to_rgb_or_gray(frame.image), frame.K, frame.distortion)
-
-        return depth, K, colours
+        return depth, K, camera_image
 
     def _publish(self, frame: OutputFrame) -> None:
         s, stamp = self.settings, frame.stamp
@@ -297,11 +296,14 @@ class OutputsMixin(ProblemLogMixin):
         depth_pub, info_pub, colored_pub, cloud_pub, triangulated_pub = (
             pub if pub is not None and pub.get_subscription_count() > 0 else None
             for pub in (self.pub_depth, self.pub_depth_info, self.pub_colored, self.pub_cloud, self.pub_triangulated))
+        # the undistorted camera image, made at most once per frame: both clouds take their colours from it
+        camera_image = functools.cache(
+            lambda: self.estimator.undistort(to_rgb_or_gray(frame.image), frame.K, frame.distortion))
         if triangulated_pub is not None:
-            self._publish_triangulated(triangulated_pub, frame)
+            self._publish_triangulated(triangulated_pub, frame, camera_image)
         if depth_pub is None and info_pub is None and colored_pub is None and cloud_pub is None:
             return
-        depth, K, colours = self._output_depth(frame)
+        depth, K, colours = self._output_depth(frame, camera_image)
         registered = self.settings.output_size == "camera"
         h, w = depth.shape
         if depth_pub is not None:  # registered depth is finite and >= 0 already; network depth is sanitised
@@ -316,14 +318,14 @@ class OutputsMixin(ProblemLogMixin):
             xyz, rgb = depth_to_points(depth, K, s.cloud_stride, s.cloud_max_range_m, colours())
             cloud_pub.publish(points_to_cloud_msg(xyz, rgb, stamp, frame.frame_id))  # drops non-finite
 
-    def _publish_triangulated(self, pub, frame: OutputFrame) -> None:
+    def _publish_triangulated(self, pub, frame: OutputFrame, camera_image: Callable[[], np.ndarray]) -> None:
         """The step's triangulated points (``pipeline.result.triangulated_points``), coloured from the
-        undistorted camera image they project into; an empty cloud when the pose was not measured, so a
-        listener sees every frame."""
+        undistorted camera image (``camera_image()``) they project into; an empty cloud when the pose was not
+        measured, so a listener sees every frame."""
         xyz = triangulated_points(frame.result, self.settings.cloud_max_range_m)
         rgb = None
         if len(xyz):
-            image = self.estimator.undistort(to_rgb_or_gray(frame.image), frame.K, frame.distortion)
+            image = camera_image()
             h, w = image.shape[:2]
             uv = (xyz / xyz[:, 2:3]) @ np.asarray(frame.K, dtype=np.float64).T
             u = np.clip(np.round(uv[:, 0]).astype(np.int64), 0, w - 1)
